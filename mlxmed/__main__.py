@@ -1,0 +1,5 @@
+"""`python -m mlxmed` runs the command line."""
+
+from mlxmed.cli import main
+
+main()

@@ -1,0 +1,67 @@
+"""Chat templates: rendered in a sandboxed Jinja environment, identically for training and
+extraction (a train/inference template mismatch is the classic silent failure)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from mlxmed.errors import MlxmedError
+
+Message = dict[str, str]
+
+# Used only when a model ships no template of its own.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _raise_exception(message: str) -> None:
+    raise TemplateError(message)
+
+
+def _environment() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                        undefined=StrictUndefined)
+    env.globals["raise_exception"] = _raise_exception
+    env.filters["tojson"] = lambda value, indent=None: json.dumps(value, ensure_ascii=False,
+                                                                  indent=indent)
+    return env
+
+
+def render_chat(template: str, messages: list[Message], add_generation_prompt: bool = False,
+                bos_token: str = "", eos_token: str = "") -> str:
+    """Render ``messages`` with a (Hugging Face style) Jinja chat template, sandboxed."""
+    try:
+        compiled = _environment().from_string(template)
+        return compiled.render(messages=messages, add_generation_prompt=add_generation_prompt,
+                               bos_token=bos_token, eos_token=eos_token)
+    except Exception as exc:  # sandbox violations, syntax errors, template-raised errors
+        raise MlxmedError(f"the model's chat template could not be rendered: {exc}; "
+                          "re-convert the model or report the template") from exc
+
+
+def load_chat_template(model_dir: str | Path) -> tuple[str, str, str]:
+    """Return (template, bos_token, eos_token) from a converted model's tokenizer_config.json."""
+    config_path = Path(model_dir) / "tokenizer_config.json"
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise MlxmedError(f"{config_path}: cannot read the tokenizer config ({exc}); "
+                          "convert the model again with `mlxmed convert`") from exc
+    template = config.get("chat_template") or CHATML_TEMPLATE
+    if isinstance(template, list):  # named templates: take the default one
+        named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
+        template = named.get("default") or next(iter(named.values()), CHATML_TEMPLATE)
+    return template, _token_text(config.get("bos_token")), _token_text(config.get("eos_token"))
+
+
+def _token_text(token: object) -> str:
+    if isinstance(token, dict):
+        return str(token.get("content", ""))
+    return str(token or "")

@@ -1,0 +1,45 @@
+"""Shared CLI helpers: the rich consoles and the error boundary."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+
+from mlxmed.errors import MlxmedError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str) -> None:
+    """Print one red error line on stderr (used at the CLI boundary only)."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def run_safely(command: click.Command, debug: bool = False) -> int:
+    """Run a Click command; turn every failure into one line and a non-zero exit code."""
+    try:
+        command.main(standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        fail("interrupted")
+        return 130
+    except KeyboardInterrupt:
+        fail("interrupted; nothing half-written was left behind")
+        return 130
+    except MlxmedError as exc:
+        if debug:
+            raise
+        fail(str(exc))
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the last line of defence for users
+        if debug:
+            raise
+        fail(f"unexpected {type(exc).__name__}: {exc} (set MLXMED_DEBUG=1 to see the details, "
+             "and please report it)")
+        return 1

@@ -1,0 +1,230 @@
+"""Everything platform-specific in one place.
+
+* MLX on Linux: the ``mlx[cpu]`` wheel links a slow reference BLAS. Loading OpenBLAS into the
+  global symbol namespace *before* ``mlx`` is first imported makes its matmuls ~50x faster.
+* dtype: float32 on CPU (bf16/f16 matmuls do not use BLAS there), float16 on Apple GPUs.
+* llama.cpp: safe model parameters (never the AMX code path that crashes in some VMs) and
+  thread counts equal to the physical cores.
+* Privacy: the Hugging Face libraries are kept offline and telemetry is switched off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import os
+import platform as _stdlib_platform
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+OPENBLAS_CANDIDATES = (
+    "libopenblas.so.0",
+    "/usr/lib/x86_64-linux-gnu/libopenblas.so.0",
+    "/usr/lib/aarch64-linux-gnu/libopenblas.so.0",
+    "/usr/lib64/libopenblas.so.0",
+    "/usr/lib/libopenblas.so.0",
+)
+OPENBLAS_FIX = (
+    "install OpenBLAS (Debian/Ubuntu: sudo apt-get install libopenblas0-pthread; "
+    "Fedora: sudo dnf install openblas) and run again"
+)
+
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
+    "DO_NOT_TRACK": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+_openblas_handle: ctypes.CDLL | None = None
+_openblas_warned = False
+
+
+def is_linux() -> bool:
+    return sys.platform.startswith("linux")
+
+
+def is_apple_silicon() -> bool:
+    return sys.platform == "darwin" and _stdlib_platform.machine() == "arm64"
+
+
+def enforce_offline() -> None:
+    """Keep huggingface_hub / transformers offline and silent (set before they are imported)."""
+    os.environ.update(OFFLINE_ENV)
+
+
+def load_openblas() -> bool:
+    """On Linux, load OpenBLAS globally so MLX's CPU matmuls use it. Returns True on success.
+
+    Must run before ``mlx`` is first imported; warns once (with the fix) when it cannot.
+    """
+    global _openblas_handle
+    if not is_linux():
+        return True
+    if _openblas_handle is not None:
+        return True
+    if "mlx.core" in sys.modules:
+        _warn_once("mlx was imported before mlxmed, so MLX may be using a slow BLAS; "
+                   "import mlxmed first")
+    found = ctypes.util.find_library("openblas")
+    for candidate in ((found,) if found else ()) + OPENBLAS_CANDIDATES:
+        try:
+            _openblas_handle = ctypes.CDLL(candidate, mode=ctypes.RTLD_GLOBAL)
+            return True
+        except OSError:
+            continue
+    _warn_once(f"OpenBLAS not found: MLX training on CPU will be very slow; {OPENBLAS_FIX}")
+    return False
+
+
+def _warn_once(message: str) -> None:
+    global _openblas_warned
+    if not _openblas_warned:
+        _openblas_warned = True
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def openblas_loaded() -> bool:
+    return _openblas_handle is not None
+
+
+def prepare() -> None:
+    """Set up the process: offline environment and a fast BLAS for MLX."""
+    enforce_offline()
+    load_openblas()
+
+
+def default_dtype() -> str:
+    """float16 on an Apple GPU, float32 on CPU (bf16/f16 matmuls are slow on CPU)."""
+    import mlx.core as mx
+
+    return "float16" if mx.metal.is_available() else "float32"
+
+
+@functools.cache
+def physical_cores() -> int:
+    """Number of physical cores (performance cores on Apple Silicon); at least 1."""
+    try:
+        if sys.platform == "darwin":
+            for key in ("hw.perflevel0.physicalcpu", "hw.physicalcpu"):
+                out = subprocess.run(["sysctl", "-n", key], capture_output=True, text=True)
+                if out.returncode == 0 and out.stdout.strip().isdigit():
+                    return max(1, int(out.stdout.strip()))
+        elif is_linux():
+            cores = _linux_physical_cores(Path("/proc/cpuinfo").read_text())
+            if cores:
+                return min(cores, len(os.sched_getaffinity(0)))
+    except OSError:
+        pass
+    return max(1, (os.cpu_count() or 2) // 2) if (os.cpu_count() or 1) > 2 else os.cpu_count() or 1
+
+
+def _linux_physical_cores(cpuinfo: str) -> int:
+    """Count distinct (physical id, core id) pairs in /proc/cpuinfo text; 0 if unknown."""
+    pairs: set[tuple[str, str]] = set()
+    phys = core = None
+    processors = 0
+    for line in cpuinfo.splitlines() + [""]:
+        key, _, value = line.partition(":")
+        key, value = key.strip(), value.strip()
+        if key == "processor":
+            processors += 1
+        elif key == "physical id":
+            phys = value
+        elif key == "core id":
+            core = value
+        elif not line.strip():
+            if core is not None:
+                pairs.add((phys or "0", core))
+            phys = core = None
+    return len(pairs) if pairs else processors
+
+
+def cpu_flags() -> set[str]:
+    """CPU feature flags on Linux (empty elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return set()
+
+
+def llama_system_info() -> str:
+    """llama.cpp's own description of the CPU features it was built with."""
+    import llama_cpp
+
+    info = llama_cpp.llama_print_system_info()
+    return info.decode() if isinstance(info, bytes) else str(info)
+
+
+def llama_has_amx() -> bool:
+    """True if the installed llama.cpp was built with AMX kernels."""
+    return "AMX_INT8 = 1" in llama_system_info()
+
+
+def llama_use_extra_bufts() -> bool:
+    """Whether llama.cpp may use its extra buffer types (repacked fast CPU kernels, AMX).
+
+    mlxmed builds llama.cpp without AMX, so the fast repacked kernels stay on. If some other
+    build with AMX is installed, the extra buffers are turned off: in VMs that advertise AMX but
+    do not let it run, ``ggml_backend_amx_mul_mat`` segfaults. ``MLXMED_LLAMA_EXTRA_BUFTS=1|0``
+    overrides the choice.
+    """
+    override = os.environ.get("MLXMED_LLAMA_EXTRA_BUFTS")
+    if override in ("0", "1"):
+        return override == "1"
+    return not llama_has_amx()
+
+
+def llama_cmake_args(flags: set[str] | None = None, system: str | None = None) -> str:
+    """CMAKE_ARGS for building llama-cpp-python safely on this machine.
+
+    Linux x86-64: no ``-march=native`` (it would pull in AMX), explicit SIMD flags that this CPU
+    really has. macOS: the default build (Metal, native ARM kernels) is fine.
+    """
+    system = system or sys.platform
+    if not system.startswith("linux"):
+        return ""
+    flags = cpu_flags() if flags is None else flags
+    if not flags or _stdlib_platform.machine() not in ("x86_64", "AMD64"):
+        return ""
+    args = ["-DGGML_NATIVE=OFF", "-DGGML_AMX_TILE=OFF", "-DGGML_AMX_INT8=OFF",
+            "-DGGML_AMX_BF16=OFF"]
+    wanted = {
+        "GGML_AVX": {"avx"},
+        "GGML_AVX2": {"avx2"},
+        "GGML_FMA": {"fma"},
+        "GGML_F16C": {"f16c"},
+        "GGML_BMI2": {"bmi2"},
+        "GGML_AVX512": {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"},
+        "GGML_AVX512_VNNI": {"avx512_vnni"},
+        "GGML_AVX512_BF16": {"avx512_bf16"},
+        "GGML_AVX_VNNI": {"avx_vnni"},
+    }
+    for option, needs in wanted.items():
+        args.append(f"-D{option}={'ON' if needs <= flags else 'OFF'}")
+    return " ".join(args)
+
+
+def platform_summary() -> dict[str, str]:
+    """A short description of the platform, for run records and `mlxmed --version`."""
+    return {
+        "python": sys.version.split()[0],
+        "system": f"{_stdlib_platform.system()} {_stdlib_platform.release()}",
+        "machine": _stdlib_platform.machine(),
+        "physical_cores": str(physical_cores()),
+        "openblas": "loaded" if openblas_loaded() else ("n/a" if not is_linux() else "missing"),
+    }
+
+
+if __name__ == "__main__":  # used by the Makefile before mlxmed is installed
+    if sys.argv[1:] == ["cmake-args"]:
+        print(llama_cmake_args())

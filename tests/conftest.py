@@ -1,0 +1,62 @@
+"""Shared fixtures. Every test runs with its own MLXMED_HOME, so nothing touches ~/.cache."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+import mlxmed  # noqa: F401  - sets up OpenBLAS and the offline environment before mlx loads
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from factory import TinyConfig, write_gguf, write_hf_dir  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory, monkeypatch) -> Path:
+    home = tmp_path_factory.mktemp("mlxmed_home")
+    monkeypatch.setenv("MLXMED_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """Build tiny models on demand, cached for the session: tiny_models(arch, qtype)."""
+    root = tmp_path_factory.mktemp("tiny_models")
+    cache: dict[tuple, Path] = {}
+
+    def make(arch: str = "llama", qtype: str = "F32", kind: str = "gguf") -> Path:
+        key = (arch, qtype, kind)
+        if key not in cache:
+            cfg = TinyConfig(arch=arch)
+            if kind == "gguf":
+                cache[key] = write_gguf(root / f"tiny-{arch}-{qtype}.gguf", cfg, qtype)
+            else:
+                cache[key] = write_hf_dir(root / f"tiny-{arch}-hf", cfg)
+        return cache[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def bundled_gguf() -> Path:
+    from mlxmed.catalogue import get_entry
+    from mlxmed.modelhub import bundled_gguf_path
+
+    return bundled_gguf_path(get_entry("smollm2-135m-bundled"))
+
+
+@pytest.fixture(scope="session")
+def bundled_mlx(tmp_path_factory, bundled_gguf) -> Path:
+    """The bundled SmolLM2-135M converted once per test session (float32)."""
+    from mlxmed import modelhub
+
+    out = tmp_path_factory.mktemp("bundled") / "smollm2-135m"
+    return modelhub.convert(str(bundled_gguf), out=out, dtype="float32")
+
+
+def pytest_configure(config):
+    os.environ.setdefault("MLXMED_LLAMA_THREADS", "2")

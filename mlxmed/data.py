@@ -229,33 +229,49 @@ class Example:
     truncated: bool
 
 
-def build_example(task: TaskSpec, record: Record, counter: TokenCounter,
-                  max_seq_length: int) -> Example:
-    """The chat of one note, fitted to ``max_seq_length`` per the task's long-note policy."""
-    answer = task.answer_for(record.gold)
-    messages = task.messages(record.text, answer)
+def fit_chat(task: TaskSpec, text: str, answer: str | None, counter: TokenCounter,
+             max_tokens: int, where: str = "note") -> tuple[list[dict[str, str]], int, bool]:
+    """The chat for ``text`` (with ``answer`` for training, without for inference), its note
+    shortened per ``task.long_notes`` so the rendered chat has at most ``max_tokens`` tokens.
+
+    Returns (messages, tokens of the full chat before shortening, whether it was shortened).
+    For inference pass ``max_tokens`` = context size minus the tokens reserved for the answer.
+    """
+    messages = task.messages(text, answer)
     tokens = counter.chat_tokens(messages)
-    if tokens <= max_seq_length:
-        return Example(record, messages, tokens, False)
+    if tokens <= max_tokens:
+        return messages, tokens, False
     if task.long_notes == "error":
-        raise MlxmedError(f"{record.where}: the note makes a {tokens}-token chat, over "
-                          f"max_seq_length {max_seq_length}; shorten it, raise max_seq_length "
-                          "or set long_notes: truncate_middle in the task")
-    overhead = tokens - counter.count(record.text)
-    budget = max_seq_length - overhead
+        raise MlxmedError(f"{where}: the note makes a {tokens}-token chat, over the limit of "
+                          f"{max_tokens}; shorten it, raise max_seq_length or set long_notes: "
+                          "truncate_middle in the task")
+    overhead = tokens - counter.count(text)
+    too_long = MlxmedError(f"{where}: the prompt without the note already needs {overhead} of "
+                           f"{max_tokens} tokens; shorten the instruction/definitions or raise "
+                           "max_seq_length")
+    budget = max_tokens - overhead
     for _ in range(8):
         if budget < 8:
-            raise MlxmedError(f"{record.where}: the prompt without the note already needs "
-                              f"{overhead} of max_seq_length {max_seq_length} tokens; shorten "
-                              "the instruction/definitions or raise max_seq_length")
-        text = fit_note(record.text, budget, counter.count, task.long_notes)
-        messages = task.messages(text, answer)
-        excess = counter.chat_tokens(messages) - max_seq_length
+            raise too_long
+        try:
+            short = fit_note(text, budget, counter.count, task.long_notes)
+        except ValueError as exc:
+            raise too_long from exc
+        messages = task.messages(short, answer)
+        excess = counter.chat_tokens(messages) - max_tokens
         if excess <= 0:
-            return Example(record, messages, tokens, True)
+            return messages, tokens, True
         budget -= excess
-    raise MlxmedError(f"{record.where}: could not fit the note into max_seq_length "
-                      f"{max_seq_length}; raise max_seq_length")
+    raise MlxmedError(f"{where}: could not fit the note into {max_tokens} tokens; raise "
+                      "max_seq_length")
+
+
+def build_example(task: TaskSpec, record: Record, counter: TokenCounter,
+                  max_seq_length: int) -> Example:
+    """The training chat of one note, fitted to ``max_seq_length`` (see :func:`fit_chat`)."""
+    messages, tokens, truncated = fit_chat(task, record.text, task.answer_for(record.gold),
+                                           counter, max_seq_length, record.where)
+    return Example(record, messages, tokens, truncated)
 
 
 # ----- the whole step ----------------------------------------------------------------------
@@ -312,6 +328,11 @@ def prepare(task: TaskSpec, read: ReadResult, *, valid: float = 0.15, test: floa
             (test > 0 and not index["test"]):
         raise MlxmedError(f"{read.source}: only {len(records)} notes, too few for the "
                           f"--valid/--test fractions; add notes or lower the fractions")
+    bare = counter.chat_tokens(task.messages("", task.answer_for(records[0].gold)))
+    if bare >= max_len:
+        raise MlxmedError(f"{task.source}: the prompt without any note already needs {bare} of "
+                          f"max_seq_length {max_len} tokens; shorten the instruction/"
+                          "definitions or raise max_seq_length")
     problems: list[str] = []
     examples: dict[str, list[Example]] = {}
     for split in SPLITS:
@@ -435,6 +456,7 @@ def run_data(task_path: str | Path, input_path: str | Path, out: str | Path, *,
              max_seq_length: int | None = None, labels_csv: str | Path | None = None,
              encoding: str | None = None, force: bool = False) -> Prepared:
     """The whole `mlxmed data` step: read, validate, split, write. Nothing is written on error."""
+    _check_fractions(valid, test)
     task = load_task(task_path)
     out = Path(out)
     if out.is_dir() and any(out.iterdir()) and not force:  # fail before the slow part

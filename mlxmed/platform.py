@@ -43,7 +43,7 @@ OFFLINE_ENV = {
 }
 
 _openblas_handle: ctypes.CDLL | None = None
-_openblas_warned = False
+_warned: set[str] = set()
 
 
 def is_linux() -> bool:
@@ -70,8 +70,10 @@ def load_openblas() -> bool:
     if _openblas_handle is not None:
         return True
     if "mlx.core" in sys.modules:
-        _warn_once("mlx was imported before mlxmed, so MLX may be using a slow BLAS; "
-                   "import mlxmed first")
+        _warn_once("mlx-first", "mlx was imported before mlxmed, so MLX may be using a slow "
+                   "BLAS; import mlxmed first")
+    # one BLAS thread per physical core (hyper-threads only contend); the user's choice wins
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(physical_cores()))
     found = ctypes.util.find_library("openblas")
     for candidate in ((found,) if found else ()) + OPENBLAS_CANDIDATES:
         try:
@@ -79,14 +81,14 @@ def load_openblas() -> bool:
             return True
         except OSError:
             continue
-    _warn_once(f"OpenBLAS not found: MLX training on CPU will be very slow; {OPENBLAS_FIX}")
+    _warn_once("no-openblas",
+               f"OpenBLAS not found: MLX training on CPU will be very slow; {OPENBLAS_FIX}")
     return False
 
 
-def _warn_once(message: str) -> None:
-    global _openblas_warned
-    if not _openblas_warned:
-        _openblas_warned = True
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
         warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
@@ -122,7 +124,7 @@ def physical_cores() -> int:
                 return min(cores, len(os.sched_getaffinity(0)))
     except OSError:
         pass
-    return max(1, (os.cpu_count() or 2) // 2) if (os.cpu_count() or 1) > 2 else os.cpu_count() or 1
+    return max(1, os.cpu_count() or 1)
 
 
 def _linux_physical_cores(cpuinfo: str) -> int:

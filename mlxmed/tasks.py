@@ -554,6 +554,8 @@ def check_field_schema(schema: Any, item: bool = False) -> str | None:
             return "'minItems' is greater than 'maxItems'"
         if "uniqueItems" in schema and not isinstance(schema["uniqueItems"], bool):
             return "'uniqueItems' must be true or false"
+        if is_set_field(schema) and lo > len(schema["items"]["enum"]):
+            return "'minItems' is more than the number of distinct values in items.enum"
     else:
         for key in ("items", "minItems", "maxItems", "uniqueItems"):
             if key in schema:

@@ -28,12 +28,15 @@ def tiny_models(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny_models")
     cache: dict[tuple, Path] = {}
 
-    def make(arch: str = "llama", qtype: str = "F32", kind: str = "gguf") -> Path:
-        key = (arch, qtype, kind)
+    def make(arch: str = "llama", qtype: str = "F32", kind: str = "gguf",
+             vocab: str = "bpe") -> Path:
+        key = (arch, qtype, kind, vocab)
         if key not in cache:
             cfg = TinyConfig(arch=arch)
             if kind == "gguf":
-                cache[key] = write_gguf(root / f"tiny-{arch}-{qtype}.gguf", cfg, qtype)
+                suffix = "" if vocab == "bpe" else f"-{vocab}"
+                cache[key] = write_gguf(root / f"tiny-{arch}-{qtype}{suffix}.gguf", cfg, qtype,
+                                        vocab)
             else:
                 cache[key] = write_hf_dir(root / f"tiny-{arch}-hf", cfg)
         return cache[key]

@@ -69,6 +69,28 @@ def train_tokenizer(vocab_size: int = 512) -> Tokenizer:
     return tokenizer
 
 
+def train_sentencepiece(vocab_size: int = 420) -> tuple[list[str], list[float], list[int]]:
+    """A SentencePiece BPE vocabulary with byte fallback: (pieces, scores, llama.cpp types)."""
+    import io
+
+    import sentencepiece as spm
+
+    buffer = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(CORPUS * 3), model_writer=buffer, vocab_size=vocab_size,
+        model_type="bpe", byte_fallback=True, character_coverage=1.0, split_digits=True,
+        add_dummy_prefix=True, normalization_rule_name="identity", minloglevel=2)
+    sp = spm.SentencePieceProcessor(model_proto=buffer.getvalue())
+    pieces, scores, types = [], [], []
+    for i in range(sp.get_piece_size()):
+        pieces.append(sp.id_to_piece(i))
+        scores.append(float(sp.get_score(i)))
+        types.append(gguf.TokenType.UNKNOWN if sp.is_unknown(i) else gguf.TokenType.CONTROL
+                     if sp.is_control(i) else gguf.TokenType.BYTE if sp.is_byte(i)
+                     else gguf.TokenType.NORMAL)
+    return pieces, scores, types
+
+
 def random_weights(cfg: TinyConfig, n_vocab: int) -> dict[str, np.ndarray]:
     """Random float32 weights in Hugging Face naming, scaled so logits have a clear spread."""
     rng = np.random.default_rng(cfg.seed)
@@ -139,11 +161,16 @@ def _permute(w: np.ndarray, n_head: int) -> np.ndarray:
             .swapaxes(1, 2).reshape(w.shape))
 
 
-def write_gguf(path: Path, cfg: TinyConfig | None = None, qtype: str = "F32") -> Path:
-    """The same tiny model as a GGUF file; matrices stored as ``qtype`` (F32/F16/Q8_0/Q4_0/Q4_1)."""
+def write_gguf(path: Path, cfg: TinyConfig | None = None, qtype: str = "F32",
+               vocab: str = "bpe") -> Path:
+    """The same tiny model as a GGUF file; matrices stored as ``qtype`` (F32/F16/Q8_0/Q4_0/Q4_1).
+
+    ``vocab`` is "bpe" (byte-level BPE, SmolLM2 style) or "spm" (SentencePiece, Llama-2 style).
+    """
     cfg = cfg or TinyConfig()
     tokenizer = train_tokenizer(cfg.vocab_size)
-    n_vocab = tokenizer.get_vocab_size()
+    spm_vocab = train_sentencepiece() if vocab == "spm" else None
+    n_vocab = len(spm_vocab[0]) if spm_vocab else tokenizer.get_vocab_size()
     weights = random_weights(cfg, n_vocab)
     arch = gguf.MODEL_ARCH.LLAMA if cfg.arch == "llama" else gguf.MODEL_ARCH.QWEN2
     writer = gguf.GGUFWriter(str(path), cfg.arch)
@@ -158,7 +185,10 @@ def write_gguf(path: Path, cfg: TinyConfig | None = None, qtype: str = "F32") ->
     writer.add_rope_freq_base(cfg.rope_theta)
     writer.add_rope_dimension_count(cfg.hidden // cfg.heads)
     writer.add_vocab_size(n_vocab)
-    _write_bpe_vocab(writer, tokenizer)
+    if spm_vocab:
+        _write_spm_vocab(writer, *spm_vocab)
+    else:
+        _write_bpe_vocab(writer, tokenizer)
     name_map = gguf.TensorNameMap(arch, cfg.layers)
     for hf_name, tensor in weights.items():
         base, suffix = hf_name.rsplit(".", 1)
@@ -197,3 +227,17 @@ def _write_bpe_vocab(writer: gguf.GGUFWriter, tokenizer: Tokenizer) -> None:
     writer.add_eos_token_id(tokens.index("<|im_end|>"))
     writer.add_add_bos_token(False)
     writer.add_chat_template(CHATML)
+
+
+def _write_spm_vocab(writer: gguf.GGUFWriter, pieces: list[str], scores: list[float],
+                     types: list[int]) -> None:
+    writer.add_tokenizer_model("llama")
+    writer.add_tokenizer_pre("default")
+    writer.add_token_list(pieces)
+    writer.add_token_scores(scores)
+    writer.add_token_types(types)
+    writer.add_unk_token_id(pieces.index("<unk>"))
+    writer.add_bos_token_id(pieces.index("<s>"))
+    writer.add_eos_token_id(pieces.index("</s>"))
+    writer.add_add_bos_token(True)
+    writer.add_add_space_prefix(True)

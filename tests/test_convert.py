@@ -66,6 +66,20 @@ def test_gguf_import_tokenizer_matches_llama_cpp(tiny_models, tmp_path):
         assert tokenizer.decode(ids) == text
 
 
+def test_gguf_import_sentencepiece_tokenizer_matches_llama_cpp(tiny_models, tmp_path):
+    gguf_path = tiny_models("llama", "Q8_0", vocab="spm")
+    out = modelhub.convert(str(gguf_path), out=tmp_path / "m")
+    tokenizer = Tokenizer.from_file(str(out / "tokenizer.json"))
+    llm = open_gguf(gguf_path, n_ctx=64)
+    for text in TOKENIZER_SAMPLES:
+        expected = llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+        assert tokenizer.encode(text).ids == expected, text
+        assert expected[0] == 1  # BOS, as the file asks for
+    ids = tokenizer.encode(LONG_CLINICAL_TEXT).ids
+    assert np.mean(mlx_logits(out, ids).argmax(-1) == llama_logits(gguf_path, ids).argmax(-1)) \
+        >= 0.95
+
+
 def test_hf_directory_and_gguf_of_the_same_model_agree(tiny_models, tmp_path):
     from_hf = modelhub.convert(str(tiny_models("llama", kind="hf")), out=tmp_path / "hf",
                                dtype="float32")

@@ -18,6 +18,7 @@ from mlxmed.cli.common import run_safely
 from mlxmed.data import (
     DataError,
     TokenCounter,
+    fit_chat,
     fit_note,
     format_problems,
     parse_sizes,
@@ -261,7 +262,7 @@ def test_split_is_deterministic_and_depends_on_the_seed() -> None:
 
 @given(st.lists(st.integers(1, 80), min_size=1, max_size=6), st.integers(0, 2**31),
        st.lists(st.integers(1, 300), min_size=1, max_size=6))
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, database=None)
 def test_nested_subsets_are_nested_and_proportional(sizes_per_class: list[int], seed: int,
                                                     sizes: list[int]) -> None:
     keys = [f"k{c}" for c, n in enumerate(sizes_per_class) for _ in range(n)]
@@ -346,7 +347,26 @@ def test_long_notes_error_policy_names_the_rows(tmp_path: Path) -> None:
     with pytest.raises(DataError) as info:
         prepare(task, read(task, long_notes_csv(tmp_path)), sizes=())
     assert len(info.value.problems) == 3
-    assert all("over max_seq_length 256" in p and "row 1" in p for p in info.value.problems)
+    assert all("over the limit of 256" in p and "row 1" in p for p in info.value.problems)
+
+
+def test_fit_chat_for_inference_leaves_room() -> None:
+    task = smoking()
+    counter = TokenCounter()
+    note = "x " * 2000 + "the end"
+    messages, tokens, truncated = fit_chat(task, note, None, counter, 300, "n1")
+    assert truncated and tokens > 300 and len(messages) == 2
+    assert counter.chat_tokens(messages) <= 300
+    assert messages[1]["content"].endswith("x the end")
+    with pytest.raises(MlxmedError, match="n1: the prompt without the note already needs"):
+        fit_chat(task, note, None, counter, 60, "n1")
+
+
+def test_prompt_longer_than_the_limit_is_one_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "notes.csv", many_rows(20))
+    with pytest.raises(MlxmedError, match="smoking_task.yaml: the prompt without any note") as info:
+        prepare(smoking(), read(smoking(), path), sizes=(), max_seq_length=40)
+    assert "\n" not in str(info.value)
 
 
 def make_model(tmp_path: Path) -> Path:
@@ -481,6 +501,23 @@ def test_cli_success(tmp_path: Path) -> None:
     assert "CURRENT SMOKER" in result.output and "p95" in result.output
     assert "50 skipped" in result.output and str(out) in result.output.replace("\n", "")
     assert json.loads((out / "summary.json").read_text())["seed"] == 2
+
+
+def test_cli_with_a_converted_model(tmp_path: Path, tiny_models) -> None:
+    model = tiny_models("llama", kind="hf")
+    assert TokenCounter(model).count("<|im_start|>") == 1  # special tokens stay one token
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["data", str(CARDIO), str(FIXTURES / "reports.jsonl"),
+                                      "--out", str(out), "--model", str(model),
+                                      "--max-seq-length", "470", "--sizes", "5"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["tokens"]["method"] == "tokenizer"
+    assert summary["long_notes"]["max_seq_length"] == 470
+    assert summary["long_notes"]["total"] > 0 and "Notes over max_seq_length 470" in result.output
+    counter = TokenCounter(model)
+    for line in read_jsonl(out / "train.jsonl"):
+        assert counter.chat_tokens(line["messages"]) <= 470
 
 
 def test_cli_error_is_one_line_and_non_zero(tmp_path: Path, monkeypatch, capsys) -> None:

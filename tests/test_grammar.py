@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from mlxmed.grammar import MAX_DIGITS, classification_grammar, gbnf_literal, integer_range
 from mlxmed.tasks import TaskSpec, format_json, task_from_dict
 
-SETTINGS = settings(max_examples=60, deadline=None,
+SETTINGS = settings(max_examples=60, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -160,6 +160,8 @@ def field_schema(draw: Any) -> dict:
         schema["minItems"] = low
     if draw(st.booleans()):
         schema["maxItems"] = low + draw(st.integers(0, 2))
+    if schema.get("uniqueItems") and low > len(schema["items"]["enum"]):
+        schema.pop("minItems", None)  # a set cannot have more items than distinct values
     return schema
 
 

@@ -39,14 +39,14 @@ def test_openblas_is_mapped_into_the_process_before_mlx():
 def test_missing_openblas_warns_once_with_the_fix(monkeypatch):
     monkeypatch.setattr(platform, "is_linux", lambda: True)
     monkeypatch.setattr(platform, "_openblas_handle", None)
-    monkeypatch.setattr(platform, "_openblas_warned", False)
+    monkeypatch.setattr(platform, "_warned", set())
     monkeypatch.setattr(platform, "OPENBLAS_CANDIDATES", ("/nonexistent/libopenblas.so.0",))
     monkeypatch.setattr(platform.ctypes.util, "find_library", lambda name: None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert platform.load_openblas() is False
         assert platform.load_openblas() is False
-    messages = [str(w.message) for w in caught]
+    messages = [str(w.message) for w in caught if "OpenBLAS not found" in str(w.message)]
     assert len(messages) == 1
     assert "apt-get install libopenblas0-pthread" in messages[0]
 
@@ -108,3 +108,25 @@ def test_platform_module_runs_as_a_script_for_the_installer():
     out = subprocess.run([sys.executable, "-P", str(script), "cmake-args"], capture_output=True,
                          text=True, check=True).stdout
     assert "AMX" in out or out.strip() == ""
+
+
+def _load_log(gguf_path, use_extra_bufts: bool) -> str:
+    """llama.cpp's own load log (it goes to the C stderr, so run it in a child process)."""
+    code = (
+        "import mlxmed, mlxmed.llama_runtime as r\n"
+        "from llama_cpp import Llama\n"
+        f"with r._model_params_patch({use_extra_bufts}):\n"
+        f"    Llama({str(gguf_path)!r}, n_ctx=64, verbose=True)\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stderr
+
+
+def test_default_llama_parameters_keep_the_fast_repacked_kernels(tiny_models):
+    """Our AMX-safe choice must not throw away the repacked (interleaved) CPU kernels."""
+    gguf_path = tiny_models("llama", "Q4_0")
+    assert platform.llama_use_extra_bufts() is True
+    with_extra = _load_log(gguf_path, True)
+    without_extra = _load_log(gguf_path, False)
+    assert "CPU_REPACK model buffer" in with_extra
+    assert "CPU_REPACK" not in without_extra

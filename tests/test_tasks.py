@@ -154,6 +154,8 @@ def test_bad_long_note_policy_and_length() -> None:
     ({"type": "array"}, "needs 'items'"),
     ({"type": "array", "items": {"type": "array", "items": {"type": "string"}}}, "items:"),
     ({"type": "array", "items": {"type": "string"}, "minItems": 3, "maxItems": 1}, "minItems"),
+    ({"type": "array", "items": {"type": "string", "enum": ["a"]}, "uniqueItems": True,
+      "minItems": 2}, "distinct values"),
 ])
 def test_field_schemas_outside_the_subset_are_rejected(field: dict, expected: str) -> None:
     message = error_of(extraction(fields={"x": field}))

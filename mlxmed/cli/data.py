@@ -9,6 +9,9 @@ from rich.table import Table
 
 from mlxmed.cli.common import console
 from mlxmed.data import DEFAULT_SIZES, Prepared, parse_sizes, run_data
+from mlxmed.demo import BUNDLED_MODEL
+from mlxmed.modelhub import is_converted, resolve_model_dir
+from mlxmed.paths import models_dir
 from mlxmed.splits import SPLITS
 
 
@@ -22,8 +25,9 @@ from mlxmed.splits import SPLITS
 @click.option("--seed", default=0, show_default=True, help="Seed for the splits and subsets.")
 @click.option("--sizes", default=",".join(map(str, DEFAULT_SIZES)), show_default=True,
               help="Learning-curve subset sizes (comma-separated) drawn from the train split.")
-@click.option("--model", "model_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Converted model folder: count tokens with its tokenizer and chat template.")
+@click.option("--model", "model", default=None,
+              help="Converted model (folder or name) whose tokenizer and chat template count "
+                   "the tokens (default: the bundled model, if converted).")
 @click.option("--max-seq-length", type=int, default=None,
               help="Token limit per note (default: max_seq_length of the task file).")
 @click.option("--labels-csv", type=click.Path(dir_okay=False, path_type=Path),
@@ -32,7 +36,7 @@ from mlxmed.splits import SPLITS
               help="Encoding of the input if it is not UTF-8, e.g. cp1252 or latin-1.")
 @click.option("--force", is_flag=True, help="Replace a non-empty --out folder.")
 def data(task: Path, input_path: Path, out: Path, valid: float, test: float, seed: int,
-         sizes: str, model_dir: Path | None, max_seq_length: int | None,
+         sizes: str, model: str | None, max_seq_length: int | None,
          labels_csv: Path | None, encoding: str | None, force: bool) -> None:
     """Check TASK's labelled notes in INPUT and split them for training.
 
@@ -40,11 +44,18 @@ def data(task: Path, input_path: Path, out: Path, valid: float, test: float, see
     with a labels CSV. Every problem is listed with its row; nothing is written until all
     notes are valid.
     """
+    model_dir = resolve_model_dir(model) if model else default_token_model()
     prepared = run_data(task, input_path, out, valid=valid, test=test, seed=seed,
                         sizes=parse_sizes(sizes), model_dir=model_dir,
                         max_seq_length=max_seq_length, labels_csv=labels_csv,
                         encoding=encoding, force=force)
     show_summary(prepared, out)
+
+
+def default_token_model() -> Path | None:
+    """The bundled model's tokenizer, when it has been converted (else lengths are estimated)."""
+    bundled = models_dir() / BUNDLED_MODEL
+    return bundled if is_converted(bundled) else None
 
 
 def show_summary(prepared: Prepared, out: Path) -> None:

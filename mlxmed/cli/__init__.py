@@ -14,6 +14,7 @@ COMMANDS = {
     "models": "mlxmed.cli.models:models",
     "convert": "mlxmed.cli.convert:convert",
     "data": "mlxmed.cli.data:data",
+    "train": "mlxmed.cli.train:train_command",
     "demo": "mlxmed.cli.demo:demo",
 }
 
@@ -44,6 +45,7 @@ def cli() -> None:
       mlxmed models      list the supported base models
       mlxmed convert     get a base model ready (the bundled one needs no download)
       mlxmed data        check your notes + labels and split them for training
+      mlxmed train       fine-tune the model on them (LoRA / QLoRA)
       mlxmed demo        run the whole pipeline on the bundled model and demo data
 
     Run `mlxmed COMMAND --help` for the details of each step.

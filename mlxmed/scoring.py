@@ -1,0 +1,129 @@
+"""Answers from an MLX model (base or base + adapter), the way `extract` will give them:
+classification scores every label in one pass over the note; extraction decodes greedily and
+parses the answer with the task's parser."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlxmed.prompting import ChatTokenizer, Messages
+from mlxmed.tasks import TaskSpec
+
+
+@dataclass
+class Prediction:
+    """One note's answer: the parsed value (None if invalid), its text and a confidence."""
+
+    value: Any
+    text: str
+    confidence: float | None
+    error: str | None = None
+
+
+def hidden_states(model, inputs, cache=None):
+    """The backbone's final hidden states (before the output projection)."""
+    return model.model(inputs, cache=cache)
+
+
+def project(model, hidden):
+    """Output logits for hidden states, for tied and untied heads (and Gemma's soft-capping)."""
+    import mlx.core as mx
+
+    if hasattr(model, "lm_head"):
+        logits = model.lm_head(hidden)
+    else:
+        logits = model.model.embed_tokens.as_linear(hidden)
+    cap = getattr(getattr(model, "args", None), "final_logit_softcapping", None)
+    if cap:
+        logits = mx.tanh(logits / cap) * cap
+    return logits
+
+
+def score_labels(model, chat: ChatTokenizer, messages: Messages,
+                 label_ids: list[list[int]]) -> np.ndarray:
+    """Log-probability of each complete label answer (label tokens + end of turn).
+
+    The note is run through the model once; the label continuations then share its KV cache.
+    """
+    import mlx.core as mx
+    from mlx_lm.models.cache import make_prompt_cache
+
+    prompt = chat.prompt_ids(messages)
+    cache = make_prompt_cache(model)
+    if len(prompt) > 1:
+        hidden_states(model, mx.array([prompt[:-1]]), cache=cache)
+    n = len(label_ids)
+    for layer_cache in cache:
+        keys, values = layer_cache.keys, layer_cache.values
+        if keys is not None:
+            layer_cache.keys = mx.repeat(keys[:, :, : layer_cache.offset], n, axis=0)
+            layer_cache.values = mx.repeat(values[:, :, : layer_cache.offset], n, axis=0)
+    width = 1 + max(len(ids) for ids in label_ids)
+    batch = np.zeros((n, width), dtype=np.int32)
+    for row, ids in enumerate(label_ids):
+        batch[row, 0] = prompt[-1]
+        batch[row, 1: 1 + len(ids)] = ids
+    logits = project(model, hidden_states(model, mx.array(batch), cache=cache))
+    logprobs = np.array((logits - mx.logsumexp(logits, axis=-1, keepdims=True))
+                        .astype(mx.float32))
+    scores = np.zeros(n)
+    for row, ids in enumerate(label_ids):
+        scores[row] = sum(logprobs[row, pos, token] for pos, token in enumerate(ids))
+    return scores
+
+
+class Predictor:
+    """Predicts answers for a task with an MLX model (optionally with a LoRA adapter applied)."""
+
+    def __init__(self, task: TaskSpec, model, chat: ChatTokenizer, max_tokens: int = 256):
+        self.task, self.model, self.chat, self.max_tokens = task, model, chat, max_tokens
+        self._label_ids: list[list[int]] | None = None
+
+    def predict(self, messages: Messages) -> Prediction:
+        if self.task.kind == "classification":
+            return self._classify(messages)
+        return self._generate(messages)
+
+    def _classify(self, messages: Messages) -> Prediction:
+        labels = self.task.label_names
+        if self._label_ids is None:
+            self._label_ids = [self.chat.answer_ids(messages, label) for label in labels]
+        scores = score_labels(self.model, self.chat, messages, self._label_ids)
+        probabilities = np.exp(scores - scores.max())
+        probabilities /= probabilities.sum()
+        best = int(np.argmax(scores))
+        return Prediction(labels[best], labels[best], float(probabilities[best]))
+
+    def _generate(self, messages: Messages) -> Prediction:
+        import mlx.core as mx
+        from mlx_lm.models.cache import make_prompt_cache
+
+        prompt = self.chat.prompt_ids(messages)
+        end = self.chat.end_of_turn_id()
+        cache = make_prompt_cache(self.model)
+        logits = project(self.model, hidden_states(self.model, mx.array([prompt]), cache))
+        out: list[int] = []
+        for _ in range(self.max_tokens):
+            token = int(mx.argmax(logits[0, -1]).item())
+            if token == end:
+                break
+            out.append(token)
+            logits = project(self.model, hidden_states(self.model, mx.array([[token]]), cache))
+        text = self.chat.tokenizer.decode(out)
+        parsed = self.task.parse_answer(text)
+        return Prediction(parsed.value if parsed.ok else None, text, None, parsed.error)
+
+
+def predict_all(predictor: Predictor, chats: list[Messages],
+                progress: Callable[[int, int], None] | None = None) -> list[Prediction]:
+    """Predictions for many notes, reporting progress after each."""
+    results = []
+    for index, messages in enumerate(chats):
+        results.append(predictor.predict(messages))
+        if progress:
+            progress(index + 1, len(chats))
+    return results

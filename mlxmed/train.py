@@ -1,0 +1,508 @@
+"""LoRA / QLoRA fine-tuning on mlx-lm's tuner, with the task metric, the best adapter kept,
+early stopping, a run record, and a safe stop on Ctrl-C.
+
+The mlx-lm training loop is reused as it is; mlxmed plugs in through its documented seams:
+the loss function (logits are computed only where the answer is, since the prompt is masked
+from the loss anyway), the batch iterator, the training callback (task metric, best adapter,
+early stopping) and the progress display.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlxmed import __version__
+from mlxmed.atomic import write_text
+from mlxmed.errors import MlxmedError
+from mlxmed.memory import check_memory
+from mlxmed.metrics import task_metrics
+from mlxmed.prompting import ChatTokenizer
+from mlxmed.scoring import Predictor, hidden_states, predict_all, project
+from mlxmed.tasks import TaskSpec, load_task
+
+PAD_TO = 32
+FALLBACK_LORA = {"rank": 8, "alpha": 16, "learning_rate": 1e-4, "layers": 16, "epochs": 3,
+                 "batch_size": 4}
+
+
+@dataclass
+class TrainSettings:
+    """Hyper-parameters; None means the model's catalogue default."""
+
+    epochs: float | None = None
+    iters: int | None = None
+    rank: int | None = None
+    alpha: float | None = None
+    learning_rate: float | None = None
+    batch_size: int | None = None
+    max_seq_length: int | None = None
+    layers: int | None = None
+    patience: int = 3
+    seed: int = 0
+    evals_per_epoch: int = 1
+    val_limit: int = 100
+    grad_checkpoint: bool = False
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    status: str
+    best_step: int | None
+    best_metric: float | None
+    zero_shot_metric: float | None
+    history: list[dict] = field(default_factory=list)
+
+
+TOKEN_COUNTER = [0]  # tokens put into training batches (for an honest tokens/s)
+
+
+class EarlyStop(Exception):
+    """Raised from the callback to leave mlx-lm's loop when the metric stopped improving."""
+
+
+def catalogue_defaults(model_dir: Path) -> dict[str, Any]:
+    """LoRA defaults recommended for the converted model's catalogue entry, if it has one."""
+    from mlxmed.catalogue import get_entry
+
+    defaults = dict(FALLBACK_LORA)
+    try:
+        marker = json.loads((model_dir / "mlxmed.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return defaults
+    entry = get_entry(marker.get("catalogue_name") or "")
+    if entry:
+        defaults.update({k: v for k, v in entry.lora.items() if k in defaults})
+    return defaults
+
+
+def resolve_settings(settings: TrainSettings, model_dir: Path, task: TaskSpec,
+                     n_train: int) -> dict[str, Any]:
+    """Fill unset hyper-parameters from the catalogue and the task; derive iterations."""
+    defaults = catalogue_defaults(model_dir)
+    resolved = asdict(settings)
+    for key in ("rank", "alpha", "learning_rate", "layers", "batch_size"):
+        if resolved[key] is None:
+            resolved[key] = defaults[key]
+    resolved["batch_size"] = max(1, min(resolved["batch_size"], n_train))
+    resolved["max_seq_length"] = resolved["max_seq_length"] or task.max_seq_length
+    steps_per_epoch = max(1, n_train // resolved["batch_size"])
+    if resolved["iters"] is None:
+        epochs = resolved["epochs"] if resolved["epochs"] is not None else defaults["epochs"]
+        resolved["epochs"] = epochs
+        resolved["iters"] = max(1, math.ceil(epochs * steps_per_epoch))
+    else:
+        resolved["epochs"] = resolved["iters"] / steps_per_epoch
+    resolved["steps_per_epoch"] = steps_per_epoch
+    resolved["steps_per_eval"] = max(1, steps_per_epoch // max(1, resolved["evals_per_epoch"]))
+    return resolved
+
+
+# ----- data -----------------------------------------------------------------------------------
+def read_chats(path: Path) -> list[list[dict[str, str]]]:
+    """The chats of a chat-format JSONL file written by `mlxmed data`."""
+    if not path.is_file():
+        raise MlxmedError(f"{path}: not found; run `mlxmed data` first and pass its --out "
+                          "folder as --data")
+    chats = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                messages = json.loads(line)["messages"]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise MlxmedError(f"{path}: line {number} is not a chat record ({exc}); "
+                                  "recreate the folder with `mlxmed data`") from exc
+            if not messages or messages[-1].get("role") != "assistant":
+                raise MlxmedError(f"{path}: line {number} has no assistant answer; recreate "
+                                  "the folder with `mlxmed data`")
+            chats.append(messages)
+    if not chats:
+        raise MlxmedError(f"{path}: no notes; check the data folder")
+    return chats
+
+
+class TokenizedDataset:
+    """(ids, prompt length) per chat, in mlx-lm's dataset protocol."""
+
+    def __init__(self, chats: list[list[dict[str, str]]], chat: ChatTokenizer,
+                 max_seq_length: int) -> None:
+        self.items = []
+        for messages in chats:
+            ids, offset = chat.example_ids(messages)
+            if len(ids) > max_seq_length:
+                raise MlxmedError(f"a training chat has {len(ids)} tokens, over max_seq_length "
+                                  f"{max_seq_length}; prepare the data with the same "
+                                  "--max-seq-length (`mlxmed data ... --max-seq-length`)")
+            self.items.append((ids, offset))
+
+    def __getitem__(self, index: int) -> tuple[list[int], int]:
+        return self.items[index]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def iterate_batches(dataset, batch_size: int, max_seq_length: int, loop: bool = False,
+                    seed: int | None = None, comm_group=None) -> Iterator[tuple]:
+    """Length-bucketed batches: (tokens, [prompt length, length], answer positions, mask).
+
+    Similar lengths share a batch (little padding); the answer positions are the last W
+    target positions of each row, W being the longest answer in the batch.
+    """
+    import mlx.core as mx
+
+    order = sorted(range(len(dataset)), key=lambda i: len(dataset[i][0]))
+    batches = [order[i: i + batch_size] for i in range(0, len(order) - batch_size + 1,
+                                                        batch_size)]
+    if not batches:
+        raise MlxmedError(f"need at least {batch_size} training notes for batch size "
+                          f"{batch_size}; lower --batch-size")
+    rng = np.random.default_rng(seed)
+    while True:
+        for index in rng.permutation(len(batches)):
+            rows = [dataset[i] for i in batches[index]]
+            # round shapes up so the compiled step is reused instead of recompiled per batch
+            longest = 1 + PAD_TO * math.ceil(max(len(ids) for ids, _ in rows) / PAD_TO)
+            width = 4 * math.ceil(max(len(ids) - offset for ids, offset in rows) / 4)
+            tokens = np.zeros((len(rows), longest), dtype=np.int32)
+            positions = np.zeros((len(rows), width), dtype=np.int32)
+            mask = np.zeros((len(rows), width), dtype=np.float32)
+            lengths = np.zeros((len(rows), 2), dtype=np.int32)
+            for row, (ids, offset) in enumerate(rows):
+                tokens[row, : len(ids)] = ids
+                lengths[row] = (offset, len(ids))
+                # target position t predicts token t + 1; answers are tokens offset..len-1
+                wanted = np.arange(len(ids) - 1 - width, len(ids) - 1)
+                positions[row] = np.clip(wanted, 0, None)
+                TOKEN_COUNTER[0] += len(ids)
+                mask[row] = wanted >= offset - 1
+            yield (mx.array(tokens), mx.array(lengths), mx.array(positions), mx.array(mask))
+        if not loop:
+            return
+
+
+def answer_loss(model, tokens, lengths, positions, mask):
+    """Cross-entropy on the answer tokens only, projecting only those positions to logits."""
+    import mlx.core as mx
+    import mlx.nn as nn
+
+    inputs, targets = tokens[:, :-1], tokens[:, 1:]
+    hidden = hidden_states(model, inputs)
+    picked = mx.take_along_axis(hidden, positions[..., None], axis=1)
+    logits = project(model, picked)
+    wanted = mx.take_along_axis(targets, positions, axis=1)
+    losses = nn.losses.cross_entropy(logits, wanted) * mask
+    count = mask.sum()
+    return losses.astype(mx.float32).sum() / count, count
+
+
+# ----- the run ----------------------------------------------------------------------------------
+def _adapter_config(resolved: dict[str, Any]) -> dict[str, Any]:
+    """mlx-lm's adapter_config.json, so `mlx_lm.load(model, adapter_path=...)` works too."""
+    return {"fine_tune_type": "lora", "num_layers": resolved["layers"],
+            "lora_parameters": {"rank": resolved["rank"],
+                                "scale": resolved["alpha"] / resolved["rank"],
+                                "dropout": 0.0}}
+
+
+def save_adapter(model, directory: Path, resolved: dict[str, Any]) -> None:
+    """Write the trainable (LoRA) weights and their config atomically."""
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+
+    directory.mkdir(parents=True, exist_ok=True)
+    weights = dict(tree_flatten(model.trainable_parameters()))
+    tmp = directory / ".adapters.partial.safetensors"  # mlx writes by name: then rename over
+    mx.save_safetensors(str(tmp), weights)
+    tmp.replace(directory / "adapters.safetensors")
+    write_text(directory / "adapter_config.json",
+               json.dumps(_adapter_config(resolved), indent=2) + "\n")
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"mlxmed": __version__}
+    for name in ("mlx", "mlx-lm", "numpy", "llama-cpp-python"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+class RunRecorder:
+    """Keeps run.json and metrics.jsonl of a run directory up to date, atomically."""
+
+    def __init__(self, run_dir: Path, record: dict[str, Any]) -> None:
+        self.run_dir, self.record = run_dir, record
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics_path = run_dir / "metrics.jsonl"
+        self.save()
+
+    def log(self, entry: dict[str, Any]) -> None:
+        self.record.setdefault("history", []).append(entry)
+        with self.metrics_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
+            handle.flush()
+        self.save()
+
+    def save(self) -> None:
+        self.record["updated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        write_text(self.run_dir / "run.json", json.dumps(self.record, indent=2) + "\n")
+
+
+class TrainingMonitor:
+    """mlx-lm training callback: task metric on validation, best adapter, early stopping."""
+
+    def __init__(self, model, task: TaskSpec, chat: ChatTokenizer, val_chats, resolved,
+                 recorder: RunRecorder, run_dir: Path, on_event: Callable[[dict], None]):
+        self.model, self.task, self.chat = model, task, chat
+        self.val_chats = val_chats
+        self.gold = [self._gold(messages) for messages in val_chats]
+        self.resolved, self.recorder, self.run_dir = resolved, recorder, run_dir
+        self.on_event = on_event
+        self.best: float | None = None
+        self.best_step: int | None = None
+        self.zero_shot: float | None = None
+        self.evals_without_gain = 0
+        self._tokens_at_report = TOKEN_COUNTER[0]
+        self._time_at_report = time.perf_counter()
+        self._eval_seconds = 0.0
+
+    def _gold(self, messages):
+        parsed = self.task.parse_answer(messages[-1]["content"])
+        return parsed.value
+
+    def on_train_loss_report(self, info: dict) -> None:
+        now = time.perf_counter()
+        tokens = TOKEN_COUNTER[0] - self._tokens_at_report
+        seconds = now - self._time_at_report - self._eval_seconds
+        self._tokens_at_report, self._time_at_report, self._eval_seconds = (
+            TOKEN_COUNTER[0], now, 0.0)
+        entry = {"type": "train", "step": info["iteration"], "loss": info["train_loss"],
+                 "tokens_per_second": tokens / seconds if seconds > 0 else None,
+                 "peak_memory_gb": info["peak_memory"]}
+        self.recorder.log(entry)
+        self.on_event(entry)
+
+    def evaluate_metric(self) -> dict:
+        self.model.eval()
+        predictor = Predictor(self.task, self.model, self.chat)
+        predictions = predict_all(predictor, [m[:-1] for m in self.val_chats],
+                                  lambda done, total: self.on_event(
+                                      {"type": "metric_progress", "done": done,
+                                       "total": total}))
+        self.model.train()
+        return task_metrics(self.task, self.gold, [p.value for p in predictions])
+
+    def on_val_loss_report(self, info: dict) -> None:
+        started = time.perf_counter()
+        step = info["iteration"]
+        metrics = self.evaluate_metric()
+        entry = {"type": "eval", "step": step, "val_loss": info["val_loss"],
+                 "metric": metrics["headline_name"], "value": metrics["headline"],
+                 "invalid": metrics["invalid"]}
+        if step == 0:
+            self.zero_shot = metrics["headline"]
+            entry["zero_shot"] = True
+        improved = step > 0 and (self.best is None or metrics["headline"] > self.best)
+        if improved:
+            self.best, self.best_step = metrics["headline"], step
+            self.evals_without_gain = 0
+            save_adapter(self.model, self.run_dir / "adapters" / "best", self.resolved)
+        elif step > 0:
+            self.evals_without_gain += 1
+        if step > 0:
+            save_adapter(self.model, self.run_dir / "adapters" / "last", self.resolved)
+        entry["best"] = self.best
+        self.recorder.record.update(best_step=self.best_step, best_metric=self.best,
+                                    zero_shot_metric=self.zero_shot, last_step=step)
+        self.recorder.log(entry)
+        self.on_event(entry)
+        self._eval_seconds += time.perf_counter() - started + info.get("val_time", 0.0)
+        last_eval = step >= self.resolved["iters"] - 1
+        if step > 0 and not last_eval and self.evals_without_gain >= self.resolved["patience"]:
+            raise EarlyStop
+
+
+@contextlib.contextmanager
+def _quiet_mlx_ui(on_event: Callable[[dict], None], total: int) -> Iterator[None]:
+    """Replace mlx-lm's own training display with mlxmed's (events go to ``on_event``)."""
+    from mlx_lm.tuner import trainer
+
+    class EventUI:
+        def __init__(self, total_iters: int, rank: int = 0) -> None:
+            self.step = 0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def advance(self) -> None:
+            self.step += 1
+            on_event({"type": "step", "step": self.step, "total": total})
+
+        def report_train(self, *args) -> None:
+            pass
+
+        @contextlib.contextmanager
+        def val_task(self, total_batches: int):
+            on_event({"type": "validating"})
+            yield lambda: None
+
+        def report_val(self, *args) -> None:
+            pass
+
+        def report_save(self, *args) -> None:
+            pass
+
+    original = trainer.TrainUI
+    trainer.TrainUI = EventUI
+    try:
+        yield
+    finally:
+        trainer.TrainUI = original
+
+
+def train(task_path: str | Path, model_dir: str | Path, data_dir: str | Path,
+          out_dir: str | Path, settings: TrainSettings | None = None,
+          train_file: str | Path | None = None,
+          on_event: Callable[[dict], None] | None = None) -> TrainResult:
+    """Fine-tune ``model_dir`` on the prepared ``data_dir`` for the task; write ``out_dir``.
+
+    ``train_file`` trains on another chat file (a learning-curve subset) instead of
+    ``data_dir/train.jsonl``. ``on_event`` receives progress events (dicts with a ``type``).
+    """
+    import mlx.core as mx
+    import mlx.optimizers as optim
+    from mlx.utils import tree_flatten
+    from mlx_lm import load
+    from mlx_lm.tuner.trainer import TrainingArgs
+    from mlx_lm.tuner.trainer import train as mlx_train
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    settings = settings or TrainSettings()
+    on_event = on_event or (lambda event: None)
+    task = load_task(task_path)
+    model_dir, data_dir, run_dir = Path(model_dir), Path(data_dir), Path(out_dir)
+    if (run_dir / "run.json").exists():
+        raise MlxmedError(f"{run_dir} already holds a run; choose another --out")
+    train_path = Path(train_file) if train_file else data_dir / "train.jsonl"
+    train_chats = read_chats(train_path)
+    val_chats = read_chats(data_dir / "valid.jsonl")
+    resolved = resolve_settings(settings, model_dir, task, len(train_chats))
+    val_metric_chats = val_chats[: resolved["val_limit"]]
+
+    mx.random.seed(resolved["seed"])
+    np.random.seed(resolved["seed"])
+    try:
+        model, _ = load(str(model_dir))
+    except Exception as exc:  # mlx-lm raises many kinds here
+        raise MlxmedError(f"{model_dir}: cannot load the model ({type(exc).__name__}: {exc}); "
+                          "convert it with `mlxmed convert`") from exc
+    chat = ChatTokenizer(model_dir)
+    train_set = TokenizedDataset(train_chats, chat, resolved["max_seq_length"])
+    val_set = TokenizedDataset(val_chats, chat, resolved["max_seq_length"])
+    longest = max(len(ids) for ids, _ in train_set.items)
+    check_memory(model, resolved["batch_size"], longest, resolved["layers"],
+                 resolved["grad_checkpoint"])
+
+    model.freeze()
+    resolved["layers"] = min(resolved["layers"], len(model.layers))
+    linear_to_lora_layers(model, resolved["layers"],
+                          {"rank": resolved["rank"], "scale": resolved["alpha"] /
+                           resolved["rank"], "dropout": 0.0})
+    trainable = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
+
+    record = {
+        "run_id": run_dir.name, "status": "running", "mlxmed_version": __version__,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "task": {"file": str(task_path), "name": task.name, "kind": task.kind,
+                 "spec_hash": task.spec_hash()},
+        "model": {"dir": str(model_dir), "marker": _read_json(model_dir / "mlxmed.json")},
+        "data": {"dir": str(data_dir), "train_file": str(train_path),
+                 "train_sha256": file_sha256(train_path),
+                 "valid_sha256": file_sha256(data_dir / "valid.jsonl"),
+                 "train_notes": len(train_chats), "valid_notes": len(val_chats),
+                 "metric_notes": len(val_metric_chats)},
+        "hyperparameters": resolved, "trainable_parameters": int(trainable),
+        "libraries": library_versions(), "platform": _platform_summary(),
+        "history": [],
+    }
+    recorder = RunRecorder(run_dir, record)
+    monitor = TrainingMonitor(model, task, chat, val_metric_chats, resolved, recorder, run_dir,
+                              on_event)
+    optimizer = optim.Adam(learning_rate=resolved["learning_rate"])
+    args = TrainingArgs(batch_size=resolved["batch_size"], iters=resolved["iters"],
+                        val_batches=max(1, resolved["val_limit"] // resolved["batch_size"]),
+                        steps_per_report=max(1, min(10, resolved["iters"])),
+                        steps_per_eval=resolved["steps_per_eval"],
+                        steps_per_save=resolved["iters"] + 1,
+                        max_seq_length=resolved["max_seq_length"],
+                        adapter_file=str(run_dir / "adapters" / "mlx_lm_last.safetensors"),
+                        grad_checkpoint=resolved["grad_checkpoint"])
+    (run_dir / "adapters").mkdir(exist_ok=True)
+    on_event({"type": "start", "resolved": resolved, "train_notes": len(train_chats)})
+    started = time.perf_counter()
+    status = "finished"
+    try:
+        with _quiet_mlx_ui(on_event, resolved["iters"]):
+            mlx_train(model, optimizer, train_set, val_set, args=args, loss=answer_loss,
+                      iterate_batches=lambda **kw: iterate_batches(
+                          seed=resolved["seed"], **{k: v for k, v in kw.items()
+                                                    if k != "seed"}),
+                      training_callback=monitor)
+    except EarlyStop:
+        status = "early_stopped"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        save_adapter(model, run_dir / "adapters" / "last", resolved)
+    finally:
+        (run_dir / "adapters" / "mlx_lm_last.safetensors").unlink(missing_ok=True)
+        record.update(status=status if status else "failed",
+                      train_seconds=round(time.perf_counter() - started, 1))
+        recorder.save()
+    if status == "interrupted":
+        raise KeyboardInterrupt
+    if monitor.best_step is None:  # no evaluation after step 0: keep the final weights
+        save_adapter(model, run_dir / "adapters" / "best", resolved)
+    return TrainResult(run_dir, status, monitor.best_step, monitor.best, monitor.zero_shot,
+                       record["history"])
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _platform_summary() -> dict[str, str]:
+    from mlxmed.platform import platform_summary
+
+    return platform_summary()

@@ -1,0 +1,224 @@
+"""Training on a tiny random model: prompt masking, loss, best adapter, early stopping,
+run record, memory refusal, the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlxmed import modelhub
+from mlxmed.data import run_data
+from mlxmed.errors import MlxmedError
+from mlxmed.prompting import ChatTokenizer
+from mlxmed.train import (
+    EarlyStop,
+    RunRecorder,
+    TokenizedDataset,
+    TrainingMonitor,
+    TrainSettings,
+    answer_loss,
+    iterate_batches,
+    read_chats,
+    train,
+)
+
+TASK = """\
+name: chest_pain
+kind: classification
+instruction: Does the note say that the patient has chest pain now?
+text_field: text
+id_field: id
+label_field: label
+labels:
+  - name: PAIN
+    definition: chest pain is reported
+  - name: NO PAIN
+    definition: chest pain is not reported
+max_seq_length: 512
+"""
+FILLER = ["Blood pressure was normal.", "He walks daily.", "Lives with his wife.",
+          "Takes aspirin 100 mg.", "No fever.", "Follow-up in 3 months.", "Sleeps well."]
+
+
+@pytest.fixture(scope="module")
+def tiny_setup(tmp_path_factory, tiny_models):
+    """A converted tiny model and a prepared little data set (64 short notes)."""
+    root = tmp_path_factory.mktemp("train")
+    model_dir = modelhub.convert(str(tiny_models("llama", "F32")), out=root / "model",
+                                 dtype="float32")
+    (root / "task.yaml").write_text(TASK)
+    rng = random.Random(7)
+    with (root / "notes.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text", "label"])
+        for i in range(64):
+            pain = i % 2 == 0
+            words = rng.sample(FILLER, 2) + (["Reports chest pain since today."] if pain
+                                             else ["Denies any pain."])
+            rng.shuffle(words)
+            writer.writerow([f"n{i}", " ".join(words), "PAIN" if pain else "NO PAIN"])
+    run_data(root / "task.yaml", root / "notes.csv", root / "data", sizes=(16,),
+             model_dir=model_dir)
+    return root, model_dir
+
+
+def test_only_answer_tokens_are_trained(tiny_setup):
+    root, model_dir = tiny_setup
+    chat = ChatTokenizer(model_dir)
+    chats = read_chats(root / "data" / "train.jsonl")
+    dataset = TokenizedDataset(chats, chat, 512)
+    tokens, lengths, positions, mask = next(iterate_batches(dataset, 4, 512, seed=0))
+    tokens, lengths = np.array(tokens), np.array(lengths)
+    positions, mask = np.array(positions), np.array(mask)
+    for row in range(tokens.shape[0]):
+        offset, length = lengths[row]
+        trained = [int(tokens[row, p + 1]) for p, m in zip(positions[row], mask[row],
+                                                            strict=True) if m]
+        # exactly the tokens after the prompt: the answer and the end of the turn
+        assert trained == tokens[row, offset:length].tolist()
+        text = chat.tokenizer.decode(trained, skip_special_tokens=False)
+        assert text.startswith(("PAIN<|im_end|>", "NO PAIN<|im_end|>")), text
+        prompt_positions = [p for p, m in zip(positions[row], mask[row], strict=True)
+                            if m and p + 1 < offset]
+        assert prompt_positions == []
+
+
+def test_answer_loss_equals_masked_loss_over_full_logits(tiny_setup):
+    import mlx.core as mx
+    import mlx.nn as nn
+    from mlx_lm import load
+
+    root, model_dir = tiny_setup
+    model, _ = load(str(model_dir))
+    dataset = TokenizedDataset(read_chats(root / "data" / "train.jsonl"),
+                               ChatTokenizer(model_dir), 512)
+    tokens, lengths, positions, mask = next(iterate_batches(dataset, 4, 512, seed=1))
+    ours, count = answer_loss(model, tokens, lengths, positions, mask)
+    logits = model(tokens[:, :-1])
+    steps = mx.arange(tokens.shape[1] - 1)[None, :]
+    full_mask = (steps >= lengths[:, :1] - 1) & (steps < lengths[:, 1:] - 1)
+    ce = nn.losses.cross_entropy(logits, tokens[:, 1:]) * full_mask
+    expected = ce.sum() / full_mask.sum()
+    assert int(count.item()) == int(full_mask.sum().item())
+    assert abs(ours.item() - expected.item()) < 1e-4
+
+
+def test_training_lowers_loss_and_writes_a_complete_run(tiny_setup, tmp_path):
+    root, model_dir = tiny_setup
+    run_dir = tmp_path / "run"
+    result = train(root / "task.yaml", model_dir, root / "data", run_dir,
+                   TrainSettings(epochs=3, batch_size=4, learning_rate=3e-3, rank=8, alpha=16,
+                                 evals_per_epoch=2, patience=10))
+    evals = [h for h in result.history if h["type"] == "eval"]
+    print("validation loss by evaluation:", [round(e["val_loss"], 3) for e in evals])
+    assert evals[0]["step"] == 0 and evals[0].get("zero_shot")
+    assert evals[-1]["val_loss"] < 0.5 * evals[0]["val_loss"]
+    assert result.status == "finished"
+    later = [e for e in evals if e["step"] > 0]
+    best = max(later, key=lambda e: e["value"])
+    assert result.best_metric == best["value"]
+    assert result.best_step == best["step"]
+    for name in ("best", "last"):
+        adapter = run_dir / "adapters" / name
+        assert (adapter / "adapters.safetensors").stat().st_size > 0
+        assert json.loads((adapter / "adapter_config.json").read_text())["num_layers"] == 2
+    record = json.loads((run_dir / "run.json").read_text())
+    for key in ("run_id", "status", "task", "model", "data", "hyperparameters", "libraries",
+                "platform", "history", "best_step", "best_metric", "zero_shot_metric",
+                "train_seconds"):
+        assert key in record, key
+    assert record["task"]["spec_hash"] and len(record["data"]["train_sha256"]) == 64
+    assert record["hyperparameters"]["learning_rate"] == 3e-3
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == len(record["history"])
+
+
+def test_adapter_loads_in_plain_mlx_lm(tiny_setup, tmp_path):
+    from mlx_lm import load
+
+    root, model_dir = tiny_setup
+    run_dir = tmp_path / "run"
+    train(root / "task.yaml", model_dir, root / "data", run_dir,
+          TrainSettings(iters=4, batch_size=4, learning_rate=1e-2))
+    model, _ = load(str(model_dir), adapter_path=str(run_dir / "adapters" / "best"))
+    assert model is not None
+
+
+class _FakeMonitor(TrainingMonitor):
+    def __init__(self, values, run_dir, model):
+        self.values = iter(values)
+        recorder = RunRecorder(run_dir, {"history": []})
+        super().__init__(model, None, None, [], {"patience": 2, "iters": 100, "rank": 8,
+                                                  "alpha": 16, "layers": 2}, recorder,
+                         run_dir, lambda event: None)
+
+    def _gold(self, messages):
+        return None
+
+    def evaluate_metric(self):
+        value = next(self.values)
+        return {"headline": value, "headline_name": "macro_f1", "invalid": 0}
+
+
+def test_best_adapter_and_early_stopping(tiny_setup, tmp_path):
+    import mlx.core as mx
+    from mlx_lm import load
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    _, model_dir = tiny_setup
+    model, _ = load(str(model_dir))
+    model.freeze()
+    linear_to_lora_layers(model, 2, {"rank": 8, "scale": 2.0, "dropout": 0.0})
+    monitor = _FakeMonitor([0.1, 0.5, 0.7, 0.6, 0.65], tmp_path, model)
+    best_file = tmp_path / "adapters" / "best" / "adapters.safetensors"
+    monitor.on_val_loss_report({"iteration": 0, "val_loss": 3.0})
+    assert monitor.zero_shot == 0.1 and not best_file.exists()
+    monitor.on_val_loss_report({"iteration": 10, "val_loss": 2.0})
+    lora_b = next(k for k in mx.load(str(best_file)) if k.endswith("lora_b"))
+    monitor.on_val_loss_report({"iteration": 20, "val_loss": 1.5})
+    assert monitor.best == 0.7 and monitor.best_step == 20
+    saved_at_best = mx.load(str(best_file))[lora_b]
+    monitor.on_val_loss_report({"iteration": 30, "val_loss": 1.4})   # worse: 1 without gain
+    assert monitor.best_step == 20
+    with pytest.raises(EarlyStop):
+        monitor.on_val_loss_report({"iteration": 40, "val_loss": 1.3})  # 2 without gain
+    assert np.array_equal(np.array(mx.load(str(best_file))[lora_b]), np.array(saved_at_best))
+
+
+def test_memory_refusal_gives_advice_and_writes_nothing(tiny_setup, tmp_path, monkeypatch):
+    root, model_dir = tiny_setup
+    monkeypatch.setenv("MLXMED_MEMORY_LIMIT_GB", "0.001")
+    with pytest.raises(MlxmedError, match="only 0.0 GB is free; try a smaller --batch-size"):
+        train(root / "task.yaml", model_dir, root / "data", tmp_path / "run",
+              TrainSettings(iters=2, batch_size=4))
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_data_folder_is_a_clear_error(tiny_setup, tmp_path):
+    root, model_dir = tiny_setup
+    with pytest.raises(MlxmedError, match="run `mlxmed data` first"):
+        train(root / "task.yaml", model_dir, tmp_path, tmp_path / "run")
+
+
+def test_cli_train_prints_plain_progress_without_a_terminal(tiny_setup, tmp_path):
+    root, model_dir = tiny_setup
+    run_dir = tmp_path / "cli-run"
+    result = subprocess.run(
+        [sys.executable, "-m", "mlxmed", "train", str(root / "task.yaml"), "--model",
+         str(model_dir), "--data", str(root / "data"), "--out", str(run_dir),
+         "--train-file", str(root / "data" / "subsets" / "train_16.jsonl"), "--iters", "8",
+         "--batch-size", "4", "--lr", "0.01"],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"}, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "zero-shot: val loss" in result.stdout
+    assert "step 8: train loss" in result.stdout
+    assert "best validation metric" in result.stdout
+    assert json.loads((run_dir / "run.json").read_text())["data"]["train_notes"] == 16

@@ -25,8 +25,9 @@ import numpy as np
 
 from mlxmed import __version__
 from mlxmed.atomic import atomic_dir, write_text
-from mlxmed.chat import CHATML_TEMPLATE, load_chat_template, render_chat
+from mlxmed.chat import CHATML_TEMPLATE, render_chat
 from mlxmed.errors import MlxmedError
+from mlxmed.prompting import ChatTokenizer
 from mlxmed.readers import ReadResult, not_utf8, read_notes
 from mlxmed.splits import SPLITS, nested_subsets, stratified_split
 from mlxmed.tasks import TaskSpec, load_task
@@ -147,40 +148,32 @@ class TokenCounter:
 
     def __init__(self, model_dir: str | Path | None = None) -> None:
         self.model_dir = Path(model_dir) if model_dir else None
-        self.template, self.bos, self.eos = CHATML_TEMPLATE, "", ""
-        self._tokenizer = None
+        self._chat: ChatTokenizer | None = None
         self.note = "estimated as characters / 4 (pass --model for exact counts)"
         if self.model_dir is None:
             return
         if not self.model_dir.is_dir():
             raise MlxmedError(f"{self.model_dir}: model folder not found; check --model")
-        tokenizer_file = self.model_dir / "tokenizer.json"
-        if not tokenizer_file.is_file():
+        if not (self.model_dir / "tokenizer.json").is_file():
             self.note = (f"estimated as characters / 4: {self.model_dir} has no tokenizer.json "
                          "(convert the model with `mlxmed convert`)")
             return
-        from tokenizers import Tokenizer
-
-        try:
-            self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
-        except Exception as exc:  # noqa: BLE001 - the tokenizers library raises plain Exception
-            raise MlxmedError(f"{tokenizer_file}: cannot load the tokenizer ({exc}); convert "
-                              "the model again") from exc
-        if (self.model_dir / "tokenizer_config.json").is_file():
-            self.template, self.bos, self.eos = load_chat_template(self.model_dir)
+        self._chat = ChatTokenizer(self.model_dir)
         self.note = f"counted with the tokenizer of {self.model_dir}"
 
     @property
     def exact(self) -> bool:
-        return self._tokenizer is not None
+        return self._chat is not None
 
     def count(self, text: str) -> int:
-        if self._tokenizer is None:
+        if self._chat is None:
             return math.ceil(len(text) / 4)
-        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        return len(self._chat.encode(text))
 
     def render(self, messages: list[dict[str, str]]) -> str:
-        return render_chat(self.template, messages, bos_token=self.bos, eos_token=self.eos)
+        if self._chat is None:
+            return render_chat(CHATML_TEMPLATE, messages)
+        return self._chat.render(messages)
 
     def chat_tokens(self, messages: list[dict[str, str]]) -> int:
         return self.count(self.render(messages))
@@ -285,14 +278,14 @@ class Prepared:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_sizes(text: str) -> list[int]:
-    """``"25,50,100"`` -> ``[25, 50, 100]``."""
+def parse_sizes(text: str, allow_zero: bool = False) -> list[int]:
+    """``"25,50,100"`` -> ``[25, 50, 100]`` (0 allowed for a curve's zero-shot point)."""
     try:
         sizes = [int(part) for part in text.replace(" ", "").split(",") if part]
     except ValueError as exc:
         raise MlxmedError(f"--sizes {text!r}: give whole numbers separated by commas, e.g. "
                           "25,50,100") from exc
-    if any(n <= 0 for n in sizes):
+    if any(n < 0 or (n == 0 and not allow_zero) for n in sizes):
         raise MlxmedError(f"--sizes {text!r}: sizes must be positive")
     return sorted(set(sizes))
 

@@ -127,3 +127,22 @@ def predict_all(predictor: Predictor, chats: list[Messages],
         if progress:
             progress(index + 1, len(chats))
     return results
+
+
+def evaluate_chats(task: TaskSpec, model_dir, chats: list[Messages], adapter_dir=None,
+                   progress: Callable[[int, int], None] | None = None) -> dict:
+    """Answer held-out chats with the model (plus an adapter, if given) and score them against
+    the gold answers the chats carry. Returns the task metrics plus the predictions."""
+    from mlx_lm import load
+
+    from mlxmed.metrics import task_metrics
+
+    model, _ = load(str(model_dir), adapter_path=str(adapter_dir) if adapter_dir else None)
+    model.eval()
+    predictor = Predictor(task, model, ChatTokenizer(model_dir))
+    gold = [task.parse_answer(messages[-1]["content"]).value for messages in chats]
+    predictions = predict_all(predictor, [messages[:-1] for messages in chats], progress)
+    metrics = task_metrics(task, gold, [p.value for p in predictions])
+    metrics["predictions"] = [{"text": p.text, "confidence": p.confidence, "error": p.error}
+                              for p in predictions]
+    return metrics

@@ -221,3 +221,26 @@ def test_cli_train_prints_plain_progress_without_a_terminal(tiny_setup, tmp_path
     assert "step 8: train loss" in result.stdout
     assert "best validation metric" in result.stdout
     assert json.loads((run_dir / "run.json").read_text())["data"]["train_notes"] == 16
+
+
+def test_curve_trains_each_size_scores_the_test_split_and_resumes(tiny_setup, tmp_path):
+    from mlxmed.curve import run_curve
+
+    root, model_dir = tiny_setup
+    out = tmp_path / "curve"
+    settings = TrainSettings(epochs=2, batch_size=4, learning_rate=3e-3)
+    events: list[dict] = []
+    curve = run_curve(root / "task.yaml", model_dir, root / "data", out, [0, 16], 1, settings,
+                      events.append)
+    assert [row["n"] for row in curve["rows"]] == [0, 16]
+    test_notes = len(read_chats(root / "data" / "test.jsonl"))
+    assert all(p["test_notes"] == test_notes for p in curve["points"])
+    for name in ("curve.csv", "curve.json", "curve.png"):
+        assert (out / name).stat().st_size > 0
+    assert (out / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "curve.csv").read_text().splitlines()[0] == "n,mean,sd,runs,metric"
+    # a second run reuses both finished points: nothing is trained or scored again
+    again: list[dict] = []
+    assert run_curve(root / "task.yaml", model_dir, root / "data", out, [0, 16], 1, settings,
+                     again.append)["rows"] == curve["rows"]
+    assert {e["type"] for e in again} == {"point_reused"}

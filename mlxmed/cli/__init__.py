@@ -15,6 +15,7 @@ COMMANDS = {
     "convert": "mlxmed.cli.convert:convert",
     "data": "mlxmed.cli.data:data",
     "train": "mlxmed.cli.train:train_command",
+    "curve": "mlxmed.cli.curve:curve",
     "demo": "mlxmed.cli.demo:demo",
 }
 
@@ -46,6 +47,7 @@ def cli() -> None:
       mlxmed convert     get a base model ready (the bundled one needs no download)
       mlxmed data        check your notes + labels and split them for training
       mlxmed train       fine-tune the model on them (LoRA / QLoRA)
+      mlxmed curve       the study's learning curve: score vs number of training notes
       mlxmed demo        run the whole pipeline on the bundled model and demo data
 
     Run `mlxmed COMMAND --help` for the details of each step.

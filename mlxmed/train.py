@@ -71,6 +71,11 @@ class EarlyStop(Exception):
     """Raised from the callback to leave mlx-lm's loop when the metric stopped improving."""
 
 
+class TrainingDone(Exception):
+    """Raised after the evaluation of the final weights (mlx-lm evaluates before a step, so
+    the loop is given one extra iteration and left here, before that step runs)."""
+
+
 def catalogue_defaults(model_dir: Path) -> dict[str, Any]:
     """LoRA defaults recommended for the converted model's catalogue entry, if it has one."""
     from mlxmed.catalogue import get_entry
@@ -217,18 +222,45 @@ def _adapter_config(resolved: dict[str, Any]) -> dict[str, Any]:
                                 "dropout": 0.0}}
 
 
-def save_adapter(model, directory: Path, resolved: dict[str, Any]) -> None:
-    """Write the trainable (LoRA) weights and their config atomically."""
+def _save_safetensors(path: Path, arrays: dict) -> None:
     import mlx.core as mx
+
+    tmp = path.with_name(f".{path.stem}.partial.safetensors")  # mlx writes by name
+    mx.save_safetensors(str(tmp), arrays)
+    tmp.replace(path)
+
+
+def save_adapter(model, directory: Path, resolved: dict[str, Any], step: int,
+                 optimizer=None) -> None:
+    """Write the trainable (LoRA) weights, their config and, for resuming, the optimizer
+    state; ``state.json`` (the step) is written last, so it marks a complete checkpoint."""
     from mlx.utils import tree_flatten
 
     directory.mkdir(parents=True, exist_ok=True)
-    weights = dict(tree_flatten(model.trainable_parameters()))
-    tmp = directory / ".adapters.partial.safetensors"  # mlx writes by name: then rename over
-    mx.save_safetensors(str(tmp), weights)
-    tmp.replace(directory / "adapters.safetensors")
+    _save_safetensors(directory / "adapters.safetensors",
+                      dict(tree_flatten(model.trainable_parameters())))
     write_text(directory / "adapter_config.json",
                json.dumps(_adapter_config(resolved), indent=2) + "\n")
+    if optimizer is not None:
+        _save_safetensors(directory / "optimizer.safetensors",
+                          dict(tree_flatten(optimizer.state)))
+    write_text(directory / "state.json", json.dumps({"step": step}) + "\n")
+
+
+def load_checkpoint(model, optimizer, directory: Path) -> int:
+    """Restore adapter weights and optimizer state saved by :func:`save_adapter`."""
+    import mlx.core as mx
+    from mlx.utils import tree_unflatten
+
+    try:
+        step = json.loads((directory / "state.json").read_text(encoding="utf-8"))["step"]
+        model.load_weights(str(directory / "adapters.safetensors"), strict=False)
+        state = mx.load(str(directory / "optimizer.safetensors"))
+    except (OSError, ValueError, KeyError) as exc:
+        raise MlxmedError(f"{directory}: no usable checkpoint to resume from ({exc}); start "
+                          "a new run with another --out") from exc
+    optimizer.state = tree_unflatten(list(state.items()))
+    return int(step)
 
 
 def file_sha256(path: Path) -> str:
@@ -278,8 +310,11 @@ class TrainingMonitor:
     """mlx-lm training callback: task metric on validation, best adapter, early stopping."""
 
     def __init__(self, model, task: TaskSpec, chat: ChatTokenizer, val_chats, resolved,
-                 recorder: RunRecorder, run_dir: Path, on_event: Callable[[dict], None]):
+                 recorder: RunRecorder, run_dir: Path, on_event: Callable[[dict], None],
+                 optimizer=None, step_offset: int = 0):
         self.model, self.task, self.chat = model, task, chat
+        self.optimizer, self.step_offset = optimizer, step_offset
+        self.current_step = step_offset
         self.val_chats = val_chats
         self.gold = [self._gold(messages) for messages in val_chats]
         self.resolved, self.recorder, self.run_dir = resolved, recorder, run_dir
@@ -302,11 +337,18 @@ class TrainingMonitor:
         seconds = now - self._time_at_report - self._eval_seconds
         self._tokens_at_report, self._time_at_report, self._eval_seconds = (
             TOKEN_COUNTER[0], now, 0.0)
-        entry = {"type": "train", "step": info["iteration"], "loss": info["train_loss"],
+        entry = {"type": "train", "step": info["iteration"] + self.step_offset,
+                 "loss": info["train_loss"],
                  "tokens_per_second": tokens / seconds if seconds > 0 else None,
                  "peak_memory_gb": info["peak_memory"]}
         self.recorder.log(entry)
         self.on_event(entry)
+
+    def restore(self, record: dict) -> None:
+        """Continue the bookkeeping of an interrupted run."""
+        self.best, self.best_step = record.get("best_metric"), record.get("best_step")
+        self.zero_shot = record.get("zero_shot_metric")
+        self.evals_without_gain = record.get("evals_without_gain", 0)
 
     def evaluate_metric(self) -> dict:
         self.model.eval()
@@ -319,8 +361,10 @@ class TrainingMonitor:
         return task_metrics(self.task, self.gold, [p.value for p in predictions])
 
     def on_val_loss_report(self, info: dict) -> None:
+        if info["iteration"] == 0 and self.step_offset > 0:
+            return  # a resumed run: this point was evaluated before the interruption
         started = time.perf_counter()
-        step = info["iteration"]
+        step = info["iteration"] + self.step_offset
         metrics = self.evaluate_metric()
         entry = {"type": "eval", "step": step, "val_loss": info["val_loss"],
                  "metric": metrics["headline_name"], "value": metrics["headline"],
@@ -332,30 +376,34 @@ class TrainingMonitor:
         if improved:
             self.best, self.best_step = metrics["headline"], step
             self.evals_without_gain = 0
-            save_adapter(self.model, self.run_dir / "adapters" / "best", self.resolved)
+            save_adapter(self.model, self.run_dir / "adapters" / "best", self.resolved, step)
         elif step > 0:
             self.evals_without_gain += 1
         if step > 0:
-            save_adapter(self.model, self.run_dir / "adapters" / "last", self.resolved)
+            save_adapter(self.model, self.run_dir / "adapters" / "last", self.resolved, step,
+                         self.optimizer)
         entry["best"] = self.best
         self.recorder.record.update(best_step=self.best_step, best_metric=self.best,
-                                    zero_shot_metric=self.zero_shot, last_step=step)
+                                    zero_shot_metric=self.zero_shot, last_step=step,
+                                    evals_without_gain=self.evals_without_gain)
         self.recorder.log(entry)
         self.on_event(entry)
         self._eval_seconds += time.perf_counter() - started + info.get("val_time", 0.0)
-        last_eval = step >= self.resolved["iters"] - 1
-        if step > 0 and not last_eval and self.evals_without_gain >= self.resolved["patience"]:
+        if step >= self.resolved["iters"]:
+            raise TrainingDone
+        if step > 0 and self.evals_without_gain >= self.resolved["patience"]:
             raise EarlyStop
 
 
 @contextlib.contextmanager
-def _quiet_mlx_ui(on_event: Callable[[dict], None], total: int) -> Iterator[None]:
+def _quiet_mlx_ui(on_event: Callable[[dict], None], total: int,
+                  monitor: TrainingMonitor) -> Iterator[None]:
     """Replace mlx-lm's own training display with mlxmed's (events go to ``on_event``)."""
     from mlx_lm.tuner import trainer
 
     class EventUI:
         def __init__(self, total_iters: int, rank: int = 0) -> None:
-            self.step = 0
+            pass
 
         def __enter__(self):
             return self
@@ -364,8 +412,8 @@ def _quiet_mlx_ui(on_event: Callable[[dict], None], total: int) -> Iterator[None
             return False
 
         def advance(self) -> None:
-            self.step += 1
-            on_event({"type": "step", "step": self.step, "total": total})
+            monitor.current_step += 1
+            on_event({"type": "step", "step": monitor.current_step, "total": total})
 
         def report_train(self, *args) -> None:
             pass
@@ -392,11 +440,13 @@ def _quiet_mlx_ui(on_event: Callable[[dict], None], total: int) -> Iterator[None
 def train(task_path: str | Path, model_dir: str | Path, data_dir: str | Path,
           out_dir: str | Path, settings: TrainSettings | None = None,
           train_file: str | Path | None = None,
-          on_event: Callable[[dict], None] | None = None) -> TrainResult:
+          on_event: Callable[[dict], None] | None = None, resume: bool = False) -> TrainResult:
     """Fine-tune ``model_dir`` on the prepared ``data_dir`` for the task; write ``out_dir``.
 
     ``train_file`` trains on another chat file (a learning-curve subset) instead of
     ``data_dir/train.jsonl``. ``on_event`` receives progress events (dicts with a ``type``).
+    ``resume`` continues an interrupted run in ``out_dir`` from its last checkpoint, with the
+    same settings and the same batch order as an uninterrupted run.
     """
     import mlx.core as mx
     import mlx.optimizers as optim
@@ -406,12 +456,15 @@ def train(task_path: str | Path, model_dir: str | Path, data_dir: str | Path,
     from mlx_lm.tuner.trainer import train as mlx_train
     from mlx_lm.tuner.utils import linear_to_lora_layers
 
-    settings = settings or TrainSettings()
     on_event = on_event or (lambda event: None)
     task = load_task(task_path)
     model_dir, data_dir, run_dir = Path(model_dir), Path(data_dir), Path(out_dir)
-    if (run_dir / "run.json").exists():
-        raise MlxmedError(f"{run_dir} already holds a run; choose another --out")
+    previous = _previous_run(run_dir, resume)
+    if previous:
+        settings = TrainSettings(**{k: v for k, v in previous["hyperparameters"].items()
+                                    if k in TrainSettings.__dataclass_fields__})
+        train_file = previous["data"]["train_file"]
+    settings = settings or TrainSettings()
     train_path = Path(train_file) if train_file else data_dir / "train.jsonl"
     train_chats = read_chats(train_path)
     val_chats = read_chats(data_dir / "valid.jsonl")
@@ -437,9 +490,95 @@ def train(task_path: str | Path, model_dir: str | Path, data_dir: str | Path,
     linear_to_lora_layers(model, resolved["layers"],
                           {"rank": resolved["rank"], "scale": resolved["alpha"] /
                            resolved["rank"], "dropout": 0.0})
-    trainable = sum(v.size for _, v in tree_flatten(model.trainable_parameters()))
+    optimizer = optim.Adam(learning_rate=resolved["learning_rate"])
+    step_offset = 0
+    if previous:
+        step_offset = load_checkpoint(model, optimizer, run_dir / "adapters" / "last")
+        record = previous
+        record.update(status="running", resumed_from_step=step_offset)
+    else:
+        record = _new_record(run_dir, task_path, task, model_dir, data_dir, train_path,
+                             train_chats, val_chats, val_metric_chats, resolved)
+        record["trainable_parameters"] = int(sum(
+            v.size for _, v in tree_flatten(model.trainable_parameters())))
+    recorder = RunRecorder(run_dir, record)
+    monitor = TrainingMonitor(model, task, chat, val_metric_chats, resolved, recorder, run_dir,
+                              on_event, optimizer, step_offset)
+    if previous:
+        monitor.restore(previous)
+    remaining = resolved["iters"] - step_offset
+    args = TrainingArgs(batch_size=resolved["batch_size"], iters=remaining + 1,
+                        val_batches=max(1, resolved["val_limit"] // resolved["batch_size"]),
+                        steps_per_report=max(1, min(10, resolved["iters"])),
+                        steps_per_eval=resolved["steps_per_eval"],
+                        steps_per_save=resolved["iters"] + 1,
+                        max_seq_length=resolved["max_seq_length"],
+                        adapter_file=str(run_dir / "adapters" / "mlx_lm_last.safetensors"),
+                        grad_checkpoint=resolved["grad_checkpoint"])
+    (run_dir / "adapters").mkdir(exist_ok=True)
+    on_event({"type": "start", "resolved": resolved, "train_notes": len(train_chats),
+              "resumed_from": step_offset})
 
-    record = {
+    def batches(**kwargs):
+        """The same batch sequence as an uninterrupted run, skipping what was trained."""
+        kwargs.pop("seed", None)
+        stream = iterate_batches(seed=resolved["seed"], **kwargs)
+        if kwargs.get("loop"):
+            for _ in range(step_offset):
+                next(stream)
+        return stream
+
+    started = time.perf_counter()
+    status = "failed"
+    try:
+        if remaining > 0:
+            with _quiet_mlx_ui(on_event, resolved["iters"], monitor):
+                mlx_train(model, optimizer, train_set, val_set, args=args, loss=answer_loss,
+                          iterate_batches=batches, training_callback=monitor)
+        status = "finished"
+    except TrainingDone:
+        status = "finished"
+    except EarlyStop:
+        status = "early_stopped"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        save_adapter(model, run_dir / "adapters" / "last", resolved, monitor.current_step,
+                     optimizer)
+    finally:
+        (run_dir / "adapters" / "mlx_lm_last.safetensors").unlink(missing_ok=True)
+        record.update(status=status, last_step=monitor.current_step,
+                      train_seconds=round(record.get("train_seconds", 0.0)
+                                          + time.perf_counter() - started, 1))
+        recorder.save()
+    if status == "interrupted":
+        raise KeyboardInterrupt
+    if monitor.best_step is None:  # no evaluation after step 0: keep the final weights
+        save_adapter(model, run_dir / "adapters" / "best", resolved, monitor.current_step)
+    return TrainResult(run_dir, status, monitor.best_step, monitor.best, monitor.zero_shot,
+                       record["history"])
+
+
+def _previous_run(run_dir: Path, resume: bool) -> dict | None:
+    """The record of the run to resume, or None for a new run (refusing to overwrite one)."""
+    record_path = run_dir / "run.json"
+    if not resume:
+        if record_path.exists():
+            raise MlxmedError(f"{run_dir} already holds a run; choose another --out, or pass "
+                              "--resume to continue it")
+        return None
+    record = _read_json(record_path)
+    if record is None:
+        raise MlxmedError(f"{run_dir}: no run to resume (no readable run.json)")
+    if record.get("status") in ("finished", "early_stopped"):
+        raise MlxmedError(f"{run_dir}: this run already {record['status'].replace('_', ' ')}; "
+                          "nothing to resume")
+    return record
+
+
+def _new_record(run_dir: Path, task_path, task: TaskSpec, model_dir: Path, data_dir: Path,
+                train_path: Path, train_chats, val_chats, val_metric_chats,
+                resolved: dict) -> dict:
+    return {
         "run_id": run_dir.name, "status": "running", "mlxmed_version": __version__,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "task": {"file": str(task_path), "name": task.name, "kind": task.kind,
@@ -450,49 +589,9 @@ def train(task_path: str | Path, model_dir: str | Path, data_dir: str | Path,
                  "valid_sha256": file_sha256(data_dir / "valid.jsonl"),
                  "train_notes": len(train_chats), "valid_notes": len(val_chats),
                  "metric_notes": len(val_metric_chats)},
-        "hyperparameters": resolved, "trainable_parameters": int(trainable),
-        "libraries": library_versions(), "platform": _platform_summary(),
-        "history": [],
+        "hyperparameters": resolved, "libraries": library_versions(),
+        "platform": _platform_summary(), "history": [],
     }
-    recorder = RunRecorder(run_dir, record)
-    monitor = TrainingMonitor(model, task, chat, val_metric_chats, resolved, recorder, run_dir,
-                              on_event)
-    optimizer = optim.Adam(learning_rate=resolved["learning_rate"])
-    args = TrainingArgs(batch_size=resolved["batch_size"], iters=resolved["iters"],
-                        val_batches=max(1, resolved["val_limit"] // resolved["batch_size"]),
-                        steps_per_report=max(1, min(10, resolved["iters"])),
-                        steps_per_eval=resolved["steps_per_eval"],
-                        steps_per_save=resolved["iters"] + 1,
-                        max_seq_length=resolved["max_seq_length"],
-                        adapter_file=str(run_dir / "adapters" / "mlx_lm_last.safetensors"),
-                        grad_checkpoint=resolved["grad_checkpoint"])
-    (run_dir / "adapters").mkdir(exist_ok=True)
-    on_event({"type": "start", "resolved": resolved, "train_notes": len(train_chats)})
-    started = time.perf_counter()
-    status = "finished"
-    try:
-        with _quiet_mlx_ui(on_event, resolved["iters"]):
-            mlx_train(model, optimizer, train_set, val_set, args=args, loss=answer_loss,
-                      iterate_batches=lambda **kw: iterate_batches(
-                          seed=resolved["seed"], **{k: v for k, v in kw.items()
-                                                    if k != "seed"}),
-                      training_callback=monitor)
-    except EarlyStop:
-        status = "early_stopped"
-    except KeyboardInterrupt:
-        status = "interrupted"
-        save_adapter(model, run_dir / "adapters" / "last", resolved)
-    finally:
-        (run_dir / "adapters" / "mlx_lm_last.safetensors").unlink(missing_ok=True)
-        record.update(status=status if status else "failed",
-                      train_seconds=round(time.perf_counter() - started, 1))
-        recorder.save()
-    if status == "interrupted":
-        raise KeyboardInterrupt
-    if monitor.best_step is None:  # no evaluation after step 0: keep the final weights
-        save_adapter(model, run_dir / "adapters" / "best", resolved)
-    return TrainResult(run_dir, status, monitor.best_step, monitor.best, monitor.zero_shot,
-                       record["history"])
 
 
 def _read_json(path: Path) -> dict | None:

@@ -244,3 +244,40 @@ def test_curve_trains_each_size_scores_the_test_split_and_resumes(tiny_setup, tm
     assert run_curve(root / "task.yaml", model_dir, root / "data", out, [0, 16], 1, settings,
                      again.append)["rows"] == curve["rows"]
     assert {e["type"] for e in again} == {"point_reused"}
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tiny_setup, tmp_path):
+    import mlx.core as mx
+
+    root, model_dir = tiny_setup
+    settings = TrainSettings(iters=8, batch_size=4, learning_rate=3e-3, evals_per_epoch=4,
+                             patience=10)
+    straight = train(root / "task.yaml", model_dir, root / "data", tmp_path / "straight",
+                     settings)
+    assert straight.status == "finished"
+
+    def stop_after_step_3(event):
+        if event["type"] == "step" and event["step"] == 3:
+            raise KeyboardInterrupt
+
+    run_dir = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        train(root / "task.yaml", model_dir, root / "data", run_dir, settings,
+              on_event=stop_after_step_3)
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "interrupted" and record["last_step"] == 3
+    assert json.loads((run_dir / "adapters" / "last" / "state.json").read_text())["step"] == 3
+    with pytest.raises(MlxmedError, match="--resume"):
+        train(root / "task.yaml", model_dir, root / "data", run_dir, settings)
+
+    resumed = train(root / "task.yaml", model_dir, root / "data", run_dir, resume=True)
+    assert resumed.status == "finished"
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["resumed_from_step"] == 3 and record["last_step"] == 8
+    ours = mx.load(str(run_dir / "adapters" / "last" / "adapters.safetensors"))
+    theirs = mx.load(str(tmp_path / "straight" / "adapters" / "last" / "adapters.safetensors"))
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        np.testing.assert_allclose(np.array(ours[key]), np.array(theirs[key]), atol=1e-5)
+    with pytest.raises(MlxmedError, match="already finished"):
+        train(root / "task.yaml", model_dir, root / "data", run_dir, resume=True)

@@ -36,12 +36,16 @@ class TrainDisplay:
         kind = event["type"]
         if kind == "start":
             settings = event["resolved"]
+            if event.get("resumed_from"):
+                console.print(f"Resuming from step {event['resumed_from']}", highlight=False)
             console.print(
                 f"Training on {event['train_notes']} notes: {settings['iters']} steps "
                 f"({settings['epochs']:.3g} epochs), LoRA rank {settings['rank']} on "
                 f"{settings['layers']} layers, lr {settings['learning_rate']:g}, batch "
                 f"{settings['batch_size']}", highlight=False)
-            self.task = self.progress.add_task("train", total=settings["iters"], **self.fields)
+            self.task = self.progress.add_task("train", total=settings["iters"],
+                                               completed=event.get("resumed_from", 0),
+                                               **self.fields)
         elif kind == "step":
             self._update(completed=event["step"], note="")
         elif kind == "train":
@@ -102,8 +106,10 @@ class TrainDisplay:
               help="Validation notes scored for the metric at each evaluation.")
 @click.option("--grad-checkpoint", is_flag=True, help="Trade speed for memory.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run in --out from its last checkpoint.")
 def train_command(task: Path, model: str, data_dir: Path, out: Path | None,
-                  train_file: Path | None, **options) -> None:
+                  train_file: Path | None, resume: bool, **options) -> None:
     """Fine-tune a converted model on the notes prepared by `mlxmed data`.
 
     LoRA on a float model, QLoRA on a 4-bit one (`mlxmed convert MODEL -q 4`). The prompt is
@@ -117,8 +123,14 @@ def train_command(task: Path, model: str, data_dir: Path, out: Path | None,
     run_dir = out or Path("runs") / f"{task.stem}-{model_dir.name}"
     settings = TrainSettings(**{k: v for k, v in options.items() if v is not None})
     with TrainDisplay() as display:
-        result = train(task, model_dir, data_dir, run_dir, settings, train_file=train_file,
-                       on_event=display)
+        try:
+            result = train(task, model_dir, data_dir, run_dir, settings, train_file=train_file,
+                           on_event=display, resume=resume)
+        except KeyboardInterrupt:
+            display.progress.stop()
+            console.print(f"[yellow]interrupted[/]: the last checkpoint is in {run_dir}; "
+                          "continue with the same command plus --resume", highlight=False)
+            raise SystemExit(130) from None
     zero = f"{result.zero_shot_metric:.3f}" if result.zero_shot_metric is not None else "-"
     best = f"{result.best_metric:.3f}" if result.best_metric is not None else "-"
     console.print(f"[green]{result.status}[/]: best validation metric {best} at step "

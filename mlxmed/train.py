@@ -31,6 +31,7 @@ from mlxmed.scoring import Predictor, hidden_states, predict_all, project
 from mlxmed.tasks import TaskSpec, load_task
 
 PAD_TO = 32
+VAL_LOSS_NOTES = 32  # validation notes used for the validation loss at each evaluation
 FALLBACK_LORA = {"rank": 8, "alpha": 16, "learning_rate": 1e-4, "layers": 16, "epochs": 3,
                  "batch_size": 4}
 
@@ -159,9 +160,23 @@ class TokenizedDataset:
         return len(self.items)
 
 
+def shared_prefix_length(rows: list[tuple[list[int], int]]) -> int:
+    """Tokens every row of a batch starts with (the task's instruction), rounded down to a
+    multiple of PAD_TO, and short of every answer."""
+    first = rows[0][0]
+    limit = min(offset for _, offset in rows) - 1
+    length = 0
+    while length < limit and all(ids[length] == first[length] for ids, _ in rows):
+        length += 1
+    return PAD_TO * (length // PAD_TO) if len(rows) > 1 else 0
+
+
 def iterate_batches(dataset, batch_size: int, max_seq_length: int, loop: bool = False,
-                    seed: int | None = None, comm_group=None) -> Iterator[tuple]:
-    """Length-bucketed batches: (tokens, [prompt length, length], answer positions, mask).
+                    seed: int | None = None, comm_group=None,
+                    share_prefix: bool = True) -> Iterator[tuple]:
+    """Length-bucketed batches: (tokens, [prompt length, length], answer positions, mask,
+    prefix), where ``prefix`` is an empty array whose length says how many leading tokens all
+    rows share (computed once per batch by :func:`answer_loss`).
 
     Similar lengths share a batch (little padding); the answer positions are the last W
     target positions of each row, W being the longest answer in the batch.
@@ -193,21 +208,38 @@ def iterate_batches(dataset, batch_size: int, max_seq_length: int, loop: bool = 
                 positions[row] = np.clip(wanted, 0, None)
                 TOKEN_COUNTER[0] += len(ids)
                 mask[row] = wanted >= offset - 1
-            yield (mx.array(tokens), mx.array(lengths), mx.array(positions), mx.array(mask))
+            prefix = shared_prefix_length(rows) if share_prefix else 0
+            yield (mx.array(tokens), mx.array(lengths), mx.array(positions), mx.array(mask),
+                   mx.zeros((prefix,), dtype=mx.int32))
         if not loop:
             return
 
 
-def answer_loss(model, tokens, lengths, positions, mask):
-    """Cross-entropy on the answer tokens only, projecting only those positions to logits."""
+def answer_loss(model, tokens, lengths, positions, mask, prefix=None):
+    """Cross-entropy on the answer tokens only, projecting only those positions to logits.
+
+    The first ``len(prefix)`` tokens, the same in every row, go through the model once and
+    their keys/values are shared by the rows (the same result, less work).
+    """
     import mlx.core as mx
     import mlx.nn as nn
+    from mlx_lm.models.cache import make_prompt_cache
 
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
-    hidden = hidden_states(model, inputs)
+    shared = 0 if prefix is None else prefix.shape[0]
+    if shared:
+        cache = make_prompt_cache(model)
+        hidden_states(model, inputs[:1, :shared], cache=cache)
+        for layer in cache:
+            layer.keys = mx.repeat(layer.keys[:, :, :shared], inputs.shape[0], axis=0)
+            layer.values = mx.repeat(layer.values[:, :, :shared], inputs.shape[0], axis=0)
+        hidden = hidden_states(model, inputs[:, shared:], cache=cache)
+        positions = mx.maximum(positions - shared, 0)  # clipped ones are masked out anyway
+    else:
+        hidden = hidden_states(model, inputs)
     picked = mx.take_along_axis(hidden, positions[..., None], axis=1)
     logits = project(model, picked)
-    wanted = mx.take_along_axis(targets, positions, axis=1)
+    wanted = mx.take_along_axis(targets[:, shared:], positions, axis=1)
     losses = nn.losses.cross_entropy(logits, wanted) * mask
     count = mask.sum()
     return losses.astype(mx.float32).sum() / count, count
@@ -508,7 +540,9 @@ def train(task_path: str | Path, model_dir: str | Path, data_dir: str | Path,
         monitor.restore(previous)
     remaining = resolved["iters"] - step_offset
     args = TrainingArgs(batch_size=resolved["batch_size"], iters=remaining + 1,
-                        val_batches=max(1, resolved["val_limit"] // resolved["batch_size"]),
+                        # the loss is a side metric (the task metric selects): keep it cheap
+                        val_batches=max(1, min(resolved["val_limit"], VAL_LOSS_NOTES)
+                                        // resolved["batch_size"]),
                         steps_per_report=max(1, min(10, resolved["iters"])),
                         steps_per_eval=resolved["steps_per_eval"],
                         steps_per_save=resolved["iters"] + 1,

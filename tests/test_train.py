@@ -74,7 +74,7 @@ def test_only_answer_tokens_are_trained(tiny_setup):
     chat = ChatTokenizer(model_dir)
     chats = read_chats(root / "data" / "train.jsonl")
     dataset = TokenizedDataset(chats, chat, 512)
-    tokens, lengths, positions, mask = next(iterate_batches(dataset, 4, 512, seed=0))
+    tokens, lengths, positions, mask, _ = next(iterate_batches(dataset, 4, 512, seed=0))
     tokens, lengths = np.array(tokens), np.array(lengths)
     positions, mask = np.array(positions), np.array(mask)
     for row in range(tokens.shape[0]):
@@ -90,7 +90,8 @@ def test_only_answer_tokens_are_trained(tiny_setup):
         assert prompt_positions == []
 
 
-def test_answer_loss_equals_masked_loss_over_full_logits(tiny_setup):
+@pytest.mark.parametrize("share_prefix", [False, True])
+def test_answer_loss_equals_masked_loss_over_full_logits(tiny_setup, share_prefix):
     import mlx.core as mx
     import mlx.nn as nn
     from mlx_lm import load
@@ -99,8 +100,10 @@ def test_answer_loss_equals_masked_loss_over_full_logits(tiny_setup):
     model, _ = load(str(model_dir))
     dataset = TokenizedDataset(read_chats(root / "data" / "train.jsonl"),
                                ChatTokenizer(model_dir), 512)
-    tokens, lengths, positions, mask = next(iterate_batches(dataset, 4, 512, seed=1))
-    ours, count = answer_loss(model, tokens, lengths, positions, mask)
+    tokens, lengths, positions, mask, prefix = next(
+        iterate_batches(dataset, 4, 512, seed=1, share_prefix=share_prefix))
+    assert (prefix.shape[0] > 0) == share_prefix  # the instruction is shared by all notes
+    ours, count = answer_loss(model, tokens, lengths, positions, mask, prefix)
     logits = model(tokens[:, :-1])
     steps = mx.arange(tokens.shape[1] - 1)[None, :]
     full_mask = (steps >= lengths[:, :1] - 1) & (steps < lengths[:, 1:] - 1)
@@ -108,6 +111,31 @@ def test_answer_loss_equals_masked_loss_over_full_logits(tiny_setup):
     expected = ce.sum() / full_mask.sum()
     assert int(count.item()) == int(full_mask.sum().item())
     assert abs(ours.item() - expected.item()) < 1e-4
+
+
+def test_shared_prefix_gives_the_same_gradients(tiny_setup):
+    import mlx.core as mx
+    import mlx.nn as nn
+    from mlx.utils import tree_flatten
+    from mlx_lm import load
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    root, model_dir = tiny_setup
+    model, _ = load(str(model_dir))
+    model.freeze()
+    linear_to_lora_layers(model, 2, {"rank": 4, "scale": 2.0, "dropout": 0.0})
+    dataset = TokenizedDataset(read_chats(root / "data" / "train.jsonl"),
+                               ChatTokenizer(model_dir), 512)
+    grads = []
+    for share in (False, True):
+        batch = next(iterate_batches(dataset, 4, 512, seed=2, share_prefix=share))
+        (_, _), grad = nn.value_and_grad(model, answer_loss)(model, *batch)
+        grads.append(dict(tree_flatten(grad)))
+    assert grads[0].keys() == grads[1].keys()
+    largest = max(float(mx.abs(g).max()) for g in grads[0].values())
+    assert largest > 0
+    for key in grads[0]:
+        assert float(mx.abs(grads[0][key] - grads[1][key]).max()) <= 1e-5 * max(1, largest)
 
 
 def test_training_lowers_loss_and_writes_a_complete_run(tiny_setup, tmp_path):

@@ -43,19 +43,58 @@ def project(model, hidden):
     return logits
 
 
-def score_labels(model, chat: ChatTokenizer, messages: Messages,
-                 label_ids: list[list[int]]) -> np.ndarray:
+class PrefixCache:
+    """Keys/values of the prompt part shared by every note (system + instruction), computed
+    once and reused for each note while the model's weights stay the same."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.ids: list[int] = []
+        self.layers: list[tuple] = []
+
+    def prefill(self, prompt: list[int], shared: int) -> list:
+        """A fresh KV cache holding ``prompt[:-1]``, reusing the stored shared part."""
+        import mlx.core as mx
+        from mlx_lm.models.cache import make_prompt_cache
+
+        cache = make_prompt_cache(self.model)
+        shared = min(shared, len(prompt) - 1)
+        if shared > 0 and prompt[:shared] != self.ids:
+            hidden_states(self.model, mx.array([prompt[:shared]]), cache=cache)
+            self.ids = prompt[:shared]
+            self.layers = [(c.keys[:, :, :shared], c.values[:, :, :shared]) for c in cache]
+            mx.eval(self.layers)
+            cache = make_prompt_cache(self.model)
+        start = 0
+        if shared > 0:
+            for layer, (keys, values) in zip(cache, self.layers, strict=True):
+                layer.keys, layer.values, layer.offset = keys[:, :, :], values[:, :, :], shared
+            start = shared
+        if len(prompt) - 1 > start:
+            hidden_states(self.model, mx.array([prompt[start:-1]]), cache=cache)
+        return cache
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    length = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        length += 1
+    return length
+
+
+def score_labels(model, chat: ChatTokenizer, messages: Messages, label_ids: list[list[int]],
+                 prefix: PrefixCache | None = None, shared: int = 0) -> np.ndarray:
     """Log-probability of each complete label answer (label tokens + end of turn).
 
-    The note is run through the model once; the label continuations then share its KV cache.
+    The note is run through the model once (its first ``shared`` tokens from ``prefix``); the
+    label continuations then share its KV cache.
     """
     import mlx.core as mx
-    from mlx_lm.models.cache import make_prompt_cache
 
     prompt = chat.prompt_ids(messages)
-    cache = make_prompt_cache(model)
-    if len(prompt) > 1:
-        hidden_states(model, mx.array([prompt[:-1]]), cache=cache)
+    cache = (prefix or PrefixCache(model)).prefill(prompt, shared)
     n = len(label_ids)
     for layer_cache in cache:
         keys, values = layer_cache.keys, layer_cache.values
@@ -82,6 +121,13 @@ class Predictor:
     def __init__(self, task: TaskSpec, model, chat: ChatTokenizer, max_tokens: int = 256):
         self.task, self.model, self.chat, self.max_tokens = task, model, chat, max_tokens
         self._label_ids: list[list[int]] | None = None
+        self.prefix = PrefixCache(model)
+        # tokens before the note: what a prompt with an empty note shares with a real one
+        self._empty_prompt = chat.prompt_ids(task.messages("")) if task else []
+
+    def shared_length(self, prompt: list[int]) -> int:
+        """Tokens of ``prompt`` that every note's prompt has (a little margin for merges)."""
+        return max(0, common_prefix(self._empty_prompt, prompt) - 2)
 
     def predict(self, messages: Messages) -> Prediction:
         if self.task.kind == "classification":
@@ -92,7 +138,9 @@ class Predictor:
         labels = self.task.label_names
         if self._label_ids is None:
             self._label_ids = [self.chat.answer_ids(messages, label) for label in labels]
-        scores = score_labels(self.model, self.chat, messages, self._label_ids)
+        prompt = self.chat.prompt_ids(messages)
+        scores = score_labels(self.model, self.chat, messages, self._label_ids, self.prefix,
+                              self.shared_length(prompt))
         probabilities = np.exp(scores - scores.max())
         probabilities /= probabilities.sum()
         best = int(np.argmax(scores))
@@ -100,12 +148,11 @@ class Predictor:
 
     def _generate(self, messages: Messages) -> Prediction:
         import mlx.core as mx
-        from mlx_lm.models.cache import make_prompt_cache
 
         prompt = self.chat.prompt_ids(messages)
         end = self.chat.end_of_turn_id()
-        cache = make_prompt_cache(self.model)
-        logits = project(self.model, hidden_states(self.model, mx.array([prompt]), cache))
+        cache = self.prefix.prefill(prompt, self.shared_length(prompt))
+        logits = project(self.model, hidden_states(self.model, mx.array([prompt[-1:]]), cache))
         out: list[int] = []
         for _ in range(self.max_tokens):
             token = int(mx.argmax(logits[0, -1]).item())

@@ -258,6 +258,11 @@ def _quantize_float_matrices(weights: dict, per_layer_quant: dict, bits: int) ->
 
 def _write_tokenizer(info: GGUFModelInfo, out_dir: Path) -> None:
     tokenizer = build_tokenizer(info.vocab)
+    vocab = info.vocab  # kept verbatim so that GGUF export writes back exactly this vocabulary
+    _write_json(out_dir / "gguf_vocab.json", {
+        "model": vocab.model, "pre": vocab.pre, "tokens": vocab.tokens,
+        "token_types": vocab.token_types, "merges": vocab.merges, "scores": vocab.scores,
+        "add_space_prefix": vocab.add_space_prefix})
     tokenizer.save(str(out_dir / "tokenizer.json"))
     _write_json(out_dir / "tokenizer_config.json", tokenizer_config(info.vocab))
     generation = {"bos_token_id": info.vocab.bos_id, "eos_token_id": info.vocab.eos_id}

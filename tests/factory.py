@@ -241,3 +241,6 @@ def _write_spm_vocab(writer: gguf.GGUFWriter, pieces: list[str], scores: list[fl
     writer.add_eos_token_id(pieces.index("</s>"))
     writer.add_add_bos_token(True)
     writer.add_add_space_prefix(True)
+    writer.add_chat_template("{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n"
+                             "{% endfor %}{% if add_generation_prompt %}[assistant] "
+                             "{% endif %}")

@@ -3,18 +3,14 @@ run record, memory refusal, the CLI."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import random
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from mlxmed import modelhub
-from mlxmed.data import run_data
 from mlxmed.errors import MlxmedError
 from mlxmed.prompting import ChatTokenizer
 from mlxmed.train import (
@@ -28,45 +24,6 @@ from mlxmed.train import (
     read_chats,
     train,
 )
-
-TASK = """\
-name: chest_pain
-kind: classification
-instruction: Does the note say that the patient has chest pain now?
-text_field: text
-id_field: id
-label_field: label
-labels:
-  - name: PAIN
-    definition: chest pain is reported
-  - name: NO PAIN
-    definition: chest pain is not reported
-max_seq_length: 512
-"""
-FILLER = ["Blood pressure was normal.", "He walks daily.", "Lives with his wife.",
-          "Takes aspirin 100 mg.", "No fever.", "Follow-up in 3 months.", "Sleeps well."]
-
-
-@pytest.fixture(scope="module")
-def tiny_setup(tmp_path_factory, tiny_models):
-    """A converted tiny model and a prepared little data set (64 short notes)."""
-    root = tmp_path_factory.mktemp("train")
-    model_dir = modelhub.convert(str(tiny_models("llama", "F32")), out=root / "model",
-                                 dtype="float32")
-    (root / "task.yaml").write_text(TASK)
-    rng = random.Random(7)
-    with (root / "notes.csv").open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "text", "label"])
-        for i in range(64):
-            pain = i % 2 == 0
-            words = rng.sample(FILLER, 2) + (["Reports chest pain since today."] if pain
-                                             else ["Denies any pain."])
-            rng.shuffle(words)
-            writer.writerow([f"n{i}", " ".join(words), "PAIN" if pain else "NO PAIN"])
-    run_data(root / "task.yaml", root / "notes.csv", root / "data", sizes=(16,),
-             model_dir=model_dir)
-    return root, model_dir
 
 
 def test_only_answer_tokens_are_trained(tiny_setup):

@@ -16,6 +16,7 @@ COMMANDS = {
     "data": "mlxmed.cli.data:data",
     "train": "mlxmed.cli.train:train_command",
     "curve": "mlxmed.cli.curve:curve",
+    "export": "mlxmed.cli.export:export_command",
     "demo": "mlxmed.cli.demo:demo",
 }
 
@@ -48,6 +49,7 @@ def cli() -> None:
       mlxmed data        check your notes + labels and split them for training
       mlxmed train       fine-tune the model on them (LoRA / QLoRA)
       mlxmed curve       the study's learning curve: score vs number of training notes
+      mlxmed export      write the fine-tuned model as a GGUF file for llama.cpp
       mlxmed demo        run the whole pipeline on the bundled model and demo data
 
     Run `mlxmed COMMAND --help` for the details of each step.

@@ -1,0 +1,130 @@
+"""Export of a trained tiny run: F16 logits equal MLX's, tokenizer/template/EOS/provenance are
+in the file, quantized files agree with MLX, the adapter-only GGUF equals the fused file."""
+
+from __future__ import annotations
+
+import json
+
+import gguf
+import numpy as np
+import pytest
+from texts import LONG_CLINICAL_TEXT, TOKENIZER_SAMPLES
+
+from mlxmed.errors import MlxmedError
+from mlxmed.export import base_gguf, export_run
+from mlxmed.gguf_export import fuse_adapter, write_gguf
+from mlxmed.llama_runtime import open_gguf
+from mlxmed.prompting import ChatTokenizer
+from mlxmed.train import TrainSettings, train
+
+# F16 storage rounds each fused float32 weight to 11 significant bits: logits of order 10
+# move by up to ~0.1; a wrong tensor layout would move them by whole units.
+F16_MAX_LOGIT_DIFF = 0.15
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_setup, tmp_path_factory):
+    root, model_dir = tiny_setup
+    run_dir = tmp_path_factory.mktemp("export") / "run"
+    train(root / "task.yaml", model_dir, root / "data", run_dir,
+          TrainSettings(iters=6, batch_size=4, learning_rate=1e-2, patience=10))
+    return run_dir, model_dir
+
+
+def _metadata(path) -> dict:
+    reader = gguf.GGUFReader(str(path))
+    return {name: field.contents() for name, field in reader.fields.items()
+            if not name.startswith("GGUF.") and name != "tokenizer.ggml.merges"}
+
+
+def test_f16_export_matches_the_fused_mlx_model(tiny_run):
+    import mlx.core as mx
+
+    run_dir, model_dir = tiny_run
+    result = export_run(run_dir, "F16", verify=True)
+    print(f"F16 export: max |logit diff| {result.max_logit_diff:.4f}, agreement "
+          f"{result.agreement:.2f} on {result.compared} validation notes")
+    assert result.max_logit_diff <= F16_MAX_LOGIT_DIFF
+    assert result.agreement >= 0.99
+    fused, _ = fuse_adapter(model_dir, run_dir / "adapters" / "best")
+    chat = ChatTokenizer(model_dir)
+    ids = chat.encode(LONG_CLINICAL_TEXT)[:300]
+    ours = np.array(fused(mx.array([ids]))[0].astype(mx.float32))
+    llm = open_gguf(result.path, n_ctx=512, logits_all=True, f32_kv_cache=True)
+    llm.eval(ids)
+    theirs = np.asarray(llm.scores[: len(ids)], dtype=np.float32)
+    assert np.mean(ours.argmax(-1) == theirs.argmax(-1)) >= 0.99
+    assert np.abs(ours - theirs).max() <= F16_MAX_LOGIT_DIFF
+    for text in TOKENIZER_SAMPLES:
+        assert llm.tokenize(text.encode(), add_bos=False, special=False) == chat.encode(text)
+
+
+def test_export_carries_template_eos_and_provenance(tiny_run):
+    run_dir, model_dir = tiny_run
+    result = export_run(run_dir, "F16", out=run_dir / "meta.gguf", verify=False)
+    meta = _metadata(result.path)
+    config = json.loads((model_dir / "tokenizer_config.json").read_text())
+    assert meta["tokenizer.chat_template"] == config["chat_template"]
+    tokens = meta["tokenizer.ggml.tokens"]
+    assert tokens[meta["tokenizer.ggml.eos_token_id"]] == "<|im_end|>"
+    record = json.loads((run_dir / "run.json").read_text())
+    assert meta["mlxmed.run_id"] == record["run_id"]
+    assert meta["mlxmed.train_data_sha256"] == record["data"]["train_sha256"]
+    assert "label_field" in meta["mlxmed.task_spec"]
+
+
+@pytest.mark.parametrize("quant", ["Q8_0", "Q4_K_M"])
+def test_quantized_exports_load_and_agree(tiny_run, quant):
+    run_dir, _ = tiny_run
+    result = export_run(run_dir, quant, verify=True, min_agreement=0.9)
+    print(f"{quant}: {result.size_bytes} bytes, agreement {result.agreement:.2f}")
+    assert result.agreement >= 0.9
+    assert _metadata(result.path)["general.file_type"] == {"Q8_0": 7, "Q4_K_M": 15}[quant]
+
+
+def test_adapter_only_gguf_on_the_base_equals_the_fused_file(tiny_run, tmp_path):
+    run_dir, model_dir = tiny_run
+    fused = export_run(run_dir, "F16", out=tmp_path / "fused.gguf", verify=False)
+    adapter = export_run(run_dir, adapter_only=True, out=tmp_path / "lora.gguf")
+    base = base_gguf(model_dir, tmp_path / "base.gguf")
+    ids = ChatTokenizer(model_dir).encode(LONG_CLINICAL_TEXT)[:200]
+    with_lora = open_gguf(base, n_ctx=256, logits_all=True, lora_path=str(adapter.path),
+                          f32_kv_cache=True)
+    with_lora.eval(ids)
+    merged = open_gguf(fused.path, n_ctx=256, logits_all=True, f32_kv_cache=True)
+    merged.eval(ids)
+    a = np.asarray(with_lora.scores[: len(ids)])
+    b = np.asarray(merged.scores[: len(ids)])
+    plain = open_gguf(base, n_ctx=256, logits_all=True, f32_kv_cache=True)
+    plain.eval(ids)
+    c = np.asarray(plain.scores[: len(ids)])
+    assert np.abs(a - c).max() > 10 * np.abs(a - b).max()  # the adapter really acts
+    assert np.abs(a - b).max() <= F16_MAX_LOGIT_DIFF
+    assert np.mean(a.argmax(-1) == b.argmax(-1)) >= 0.99
+
+
+def test_unsupported_architecture_is_named(tiny_run, tmp_path):
+    _, model_dir = tiny_run
+    model, config = fuse_adapter(model_dir, None)
+    with pytest.raises(MlxmedError, match="'gemma2' cannot be exported.*llama, mistral, qwen2"):
+        write_gguf(model, {**config, "model_type": "gemma2"}, model_dir, tmp_path / "x.gguf")
+
+
+def test_missing_run_is_a_clear_error(tmp_path):
+    with pytest.raises(MlxmedError, match="not a training run"):
+        export_run(tmp_path)
+
+
+def test_cli_export(tiny_run, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    run_dir, _ = tiny_run
+    out = tmp_path / "cli.gguf"
+    result = subprocess.run([sys.executable, "-m", "mlxmed", "export", str(run_dir), "--quant",
+                             "Q8_0", "--out", str(out), "--verify-notes", "5"],
+                            capture_output=True, text=True, env={**os.environ}, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "Agreement with the MLX model: 100% of 5" in result.stdout
+    assert out.is_file() and not list(tmp_path.glob(".*partial*"))

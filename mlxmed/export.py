@@ -101,8 +101,12 @@ def export_run(run_dir: str | Path, quant: str = "Q8_0", out: str | Path | None 
     result = ExportResult(target, quant, target.stat().st_size)
     if verify:
         on_event({"type": "stage", "stage": "verifying against the MLX model"})
-        verify_export(result, record, model, model_dir, adapter, min_agreement, verify_limit,
-                      on_event)
+        try:
+            verify_export(result, record, model, model_dir, adapter, min_agreement,
+                          verify_limit, on_event)
+        except BaseException:
+            target.unlink(missing_ok=True)  # never leave a file that failed verification
+            raise
     return result
 
 

@@ -128,3 +128,11 @@ def test_cli_export(tiny_run, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Agreement with the MLX model: 100% of 5" in result.stdout
     assert out.is_file() and not list(tmp_path.glob(".*partial*"))
+
+
+def test_failed_verification_removes_the_file(tiny_run, tmp_path):
+    run_dir, _ = tiny_run
+    with pytest.raises(MlxmedError, match=r"agrees with the trained model on only .* \(minimum "
+                                          r"101%\); try a larger --quant"):
+        export_run(run_dir, "Q8_0", out=tmp_path / "x.gguf", min_agreement=1.01)
+    assert list(tmp_path.iterdir()) == []

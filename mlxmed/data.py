@@ -70,16 +70,17 @@ class Record:
 
 
 # ----- validation --------------------------------------------------------------------------
-def required_columns(task: TaskSpec) -> list[str]:
-    """Columns/keys that every CSV input needs for this task."""
+def required_columns(task: TaskSpec, with_gold: bool = True) -> list[str]:
+    """Columns/keys that every CSV input needs for this task (notes to extract from need no
+    gold answer: ``with_gold=False``)."""
     columns = [task.text_field]
     if task.id_field:
         columns.append(task.id_field)
-    if task.kind == "classification":
+    if with_gold and task.kind == "classification":
         columns.append(str(task.label_field))
-    elif task.gold_field:
+    elif with_gold and task.gold_field:
         columns.append(task.gold_field)
-    else:
+    elif with_gold:
         columns += task.field_names
     return list(dict.fromkeys(columns))
 
@@ -91,8 +92,9 @@ def stratum_of(task: TaskSpec, gold: Any) -> str:
     return "filled" if any(v not in (None, [], "") for v in gold.values()) else "empty"
 
 
-def validate_records(task: TaskSpec, read: ReadResult) -> list[Record]:
-    """Check every record (text, id, gold); raise :class:`DataError` listing all problems."""
+def validate_records(task: TaskSpec, read: ReadResult, with_gold: bool = True) -> list[Record]:
+    """Check every record (text, id and, ``with_gold``, the gold answer); raise
+    :class:`DataError` listing all problems."""
     problems = list(read.problems)
     records: list[Record] = []
     seen: dict[str, str] = {}
@@ -125,7 +127,7 @@ def validate_records(task: TaskSpec, read: ReadResult) -> list[Record]:
         elif note_id:
             seen[note_id] = raw.where
         gold = None
-        if not any(not_utf8(v) for v in raw.data.values()):  # already reported by the reader
+        if with_gold and not any(not_utf8(v) for v in raw.data.values()):  # reader reported
             try:
                 gold = task.gold_of(raw.data)
             except MlxmedError as exc:
@@ -134,7 +136,8 @@ def validate_records(task: TaskSpec, read: ReadResult) -> list[Record]:
             problems += row_problems
             continue
         text = str(text).replace("\r\n", "\n").replace("\r", "\n")
-        records.append(Record(note_id, raw.row, raw.where, text, gold, stratum_of(task, gold)))
+        stratum = stratum_of(task, gold) if with_gold else ""
+        records.append(Record(note_id, raw.row, raw.where, text, gold, stratum))
     if problems:
         raise DataError(str(read.source), problems)
     if not records:

@@ -67,6 +67,17 @@ def read_gguf(path: str | Path) -> GGUFModelInfo:
     return GGUFModelInfo(path, arch, metadata, tensor_types, _vocab(path, metadata))
 
 
+def read_gguf_metadata(path: str | Path) -> dict:
+    """The key/value metadata of any GGUF file (model or adapter), without its tensors."""
+    try:
+        reader = gguf.GGUFReader(str(path))
+    except Exception as exc:  # truncated/corrupt files fail in many ways inside the reader
+        raise MlxmedError(f"{path}: not a readable GGUF file ({type(exc).__name__}: {exc}); "
+                          "the file is probably truncated or corrupt") from exc
+    return {name: _field_value(field) for name, field in reader.fields.items()
+            if not name.startswith("GGUF.") and name != "tokenizer.ggml.merges"}
+
+
 def _field_value(field: gguf.ReaderField):
     try:
         return field.contents()

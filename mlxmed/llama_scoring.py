@@ -10,9 +10,17 @@ from pathlib import Path
 import numpy as np
 
 from mlxmed.llama_runtime import open_gguf
-from mlxmed.prompting import ChatTokenizer, Messages
+from mlxmed.prompting import ChatTokenizer, LlamaChatTokenizer, Messages
 from mlxmed.scoring import Prediction, common_prefix
 from mlxmed.tasks import TaskSpec
+
+
+def last_logits(llm) -> np.ndarray:
+    """Logits of the last evaluated token (llama.cpp computes no others)."""
+    import llama_cpp
+
+    pointer = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
+    return np.ctypeslib.as_array(pointer, shape=(llm.n_vocab(),)).astype(np.float64)
 
 
 def _log_softmax(row: np.ndarray) -> np.ndarray:
@@ -23,14 +31,24 @@ def _log_softmax(row: np.ndarray) -> np.ndarray:
 class LlamaPredictor:
     """Predicts a task's answers with llama.cpp on a GGUF file (optionally + a LoRA GGUF)."""
 
-    def __init__(self, task: TaskSpec, gguf_path: str | Path, chat: ChatTokenizer,
+    def __init__(self, task: TaskSpec, gguf_path: str | Path, chat: ChatTokenizer | None = None,
                  n_ctx: int = 2048, lora_path: str | Path | None = None,
-                 max_tokens: int = 256) -> None:
-        self.task, self.chat, self.max_tokens = task, chat, max_tokens
-        self.llm = open_gguf(gguf_path, n_ctx=n_ctx, logits_all=True,
+                 max_tokens: int = 256, threads: int | None = None) -> None:
+        self.task, self.max_tokens, self.n_ctx = task, max_tokens, n_ctx
+        # logits only for the last evaluated token: computing the output layer over every
+        # prompt position would cost more than the rest of the model
+        self.llm = open_gguf(gguf_path, n_ctx=n_ctx, logits_all=False, threads=threads,
                              lora_path=str(lora_path) if lora_path else None)
+        # without a model folder, render and tokenize from the GGUF file itself
+        self.chat = chat or LlamaChatTokenizer(self.llm, gguf_path)
         self._label_ids: list[list[int]] | None = None
         self._grammar = None
+
+    def answer_budget(self) -> int:
+        """Tokens to keep free for the answer after the prompt."""
+        if self.task.kind == "classification":
+            return 8 + max(len(self.chat.encode(label)) for label in self.task.label_names)
+        return self.max_tokens
 
     def predict(self, messages: Messages) -> Prediction:
         if self.task.kind == "classification":
@@ -51,16 +69,14 @@ class LlamaPredictor:
             self._label_ids = [self.chat.answer_ids(messages, label) for label in labels]
         prompt = self.chat.prompt_ids(messages)
         base = self._prefill(prompt)
-        first = _log_softmax(np.asarray(self.llm.scores[base - 1], dtype=np.float64))
+        first = _log_softmax(last_logits(self.llm))
         scores = np.zeros(len(labels))
         for index, ids in enumerate(self._label_ids):
             total = first[ids[0]]
-            if len(ids) > 1:
-                self.llm.n_tokens = base
-                self.llm.eval(ids[:-1])
-                for offset, token in enumerate(ids[1:]):
-                    row = np.asarray(self.llm.scores[base + offset], dtype=np.float64)
-                    total += _log_softmax(row)[token]
+            self.llm.n_tokens = base
+            for previous, token in zip(ids[:-1], ids[1:], strict=True):
+                self.llm.eval([previous])  # one token: its logits score the next one
+                total += _log_softmax(last_logits(self.llm))[token]
             scores[index] = total
         self.llm.n_tokens = base
         probabilities = np.exp(scores - scores.max())

@@ -66,3 +66,41 @@ class ChatTokenizer:
         if not self.eos:
             return None
         return self.tokenizer.token_to_id(self.eos)
+
+
+class LlamaChatTokenizer(ChatTokenizer):
+    """The same rendering for a bare GGUF file: the chat template from its metadata (rendered
+    by the same sandboxed code) and llama.cpp's own tokenizer."""
+
+    def __init__(self, llm, gguf_path: str | Path) -> None:
+        from mlxmed.gguf_import import read_gguf_metadata
+
+        meta = read_gguf_metadata(gguf_path)
+        tokens = meta.get("tokenizer.ggml.tokens") or []
+        template = meta.get("tokenizer.chat_template")
+        if not template:
+            raise MlxmedError(f"{gguf_path}: the file has no chat template; export it with "
+                              "`mlxmed export`, which writes one")
+
+        def token(key: str) -> str:
+            index = meta.get(key)
+            return tokens[int(index)] if index is not None and int(index) < len(tokens) else ""
+
+        self.model_dir = Path(gguf_path)
+        self.llm = llm
+        self.template, self.bos = template, token("tokenizer.ggml.bos_token_id")
+        self.eos = token("tokenizer.ggml.eos_token_id")
+        self._eos_id = meta.get("tokenizer.ggml.eos_token_id")
+
+    def encode(self, text: str) -> list[int]:
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def end_of_turn_id(self) -> int | None:
+        return int(self._eos_id) if self._eos_id is not None else None
+
+    def count(self, text: str) -> int:
+        """Token count of plain text (the interface `data.fit_chat` uses)."""
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def chat_tokens(self, messages: Messages) -> int:
+        return len(self.prompt_ids(messages))

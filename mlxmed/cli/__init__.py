@@ -17,6 +17,7 @@ COMMANDS = {
     "train": "mlxmed.cli.train:train_command",
     "curve": "mlxmed.cli.curve:curve",
     "export": "mlxmed.cli.export:export_command",
+    "extract": "mlxmed.cli.extract:extract_command",
     "demo": "mlxmed.cli.demo:demo",
 }
 
@@ -50,6 +51,7 @@ def cli() -> None:
       mlxmed train       fine-tune the model on them (LoRA / QLoRA)
       mlxmed curve       the study's learning curve: score vs number of training notes
       mlxmed export      write the fine-tuned model as a GGUF file for llama.cpp
+      mlxmed extract     run it over thousands of notes (offline, resumable)
       mlxmed demo        run the whole pipeline on the bundled model and demo data
 
     Run `mlxmed COMMAND --help` for the details of each step.

@@ -25,7 +25,10 @@ install_system_packages() {
   [ "$(uname -s)" = "Linux" ] || return 0
   local wanted=()
   ldconfig -p 2>/dev/null | grep -q 'libopenblas.so.0' || wanted+=(libopenblas0-pthread)
-  for pkg in ${EXTRA_APT_PACKAGES:-}; do wanted+=("$pkg"); done
+  # extra Debian packages a caller needs (CI: chromium, to render the HTML report)
+  for pkg in ${EXTRA_APT_PACKAGES:-}; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || wanted+=("$pkg")
+  done
   [ ${#wanted[@]} -gt 0 ] || return 0
   if ! command -v apt-get >/dev/null 2>&1; then
     say "please install OpenBLAS with your package manager (e.g. 'dnf install openblas'):"

@@ -18,6 +18,7 @@ COMMANDS = {
     "curve": "mlxmed.cli.curve:curve",
     "export": "mlxmed.cli.export:export_command",
     "extract": "mlxmed.cli.extract:extract_command",
+    "evaluate": "mlxmed.cli.evaluate:evaluate_command",
     "demo": "mlxmed.cli.demo:demo",
 }
 
@@ -52,6 +53,7 @@ def cli() -> None:
       mlxmed curve       the study's learning curve: score vs number of training notes
       mlxmed export      write the fine-tuned model as a GGUF file for llama.cpp
       mlxmed extract     run it over thousands of notes (offline, resumable)
+      mlxmed evaluate    score the results against gold answers, with an HTML report
       mlxmed demo        run the whole pipeline on the bundled model and demo data
 
     Run `mlxmed COMMAND --help` for the details of each step.

@@ -85,7 +85,10 @@ def quantize_gguf(source: str | Path, target: str | Path, kind: str,
     params.ftype = FTYPES[kind]
     params.allow_requantize = True
     params.nthread = threads or default_threads()
-    status = llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(),
-                                            ctypes.byref(params))
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    with suppress_stdout_stderr(disable=os.environ.get("MLXMED_DEBUG") == "1"):
+        status = llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(),
+                                                ctypes.byref(params))
     if status != 0:
         raise MlxmedError(f"{source}: llama.cpp could not quantize this file to {kind}")

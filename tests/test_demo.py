@@ -1,0 +1,19 @@
+"""The demo's own steps on tiny inputs (the real demo runs for minutes: `make demo`)."""
+
+from __future__ import annotations
+
+from mlxmed import demo
+
+
+def test_demo_extract_and_evaluate_steps(tiny_models, tmp_path, monkeypatch):
+    from mlxmed.data import run_data
+
+    monkeypatch.setattr(demo, "demo_workdir", lambda: tmp_path)
+    monkeypatch.setattr(demo, "DEMO_TEST_NOTES", 3)
+    data = tmp_path / "data"
+    run_data(demo.SMOKING_TASK, demo.SMOKING_NOTES, data, sizes=())
+    notes = demo.demo_test_notes(data)
+    assert len(notes.read_text().splitlines()) == 3
+    report = demo.extract_and_evaluate(tiny_models("llama", "Q8_0"), notes, "tiny")
+    assert report["notes"] == 3 and report["missing_predictions"] == 0
+    assert (tmp_path / "tiny-report" / "report.html").is_file()

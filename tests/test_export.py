@@ -136,3 +136,24 @@ def test_failed_verification_removes_the_file(tiny_run, tmp_path):
                                           r"101%\); try a larger --quant"):
         export_run(run_dir, "Q8_0", out=tmp_path / "x.gguf", min_agreement=1.01)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_f16_writer_matches_mlx_for_each_architecture(tiny_models, tmp_path, arch):
+    import mlxmed.modelhub as modelhub
+
+    model_dir = modelhub.convert(str(tiny_models(arch, "F32")), out=tmp_path / "m",
+                                 dtype="float32")
+    model, config = fuse_adapter(model_dir, None)
+    path = tmp_path / "out.gguf"
+    write_gguf(model, config, model_dir, path, "F16")
+    import mlx.core as mx
+
+    ids = ChatTokenizer(model_dir).encode(LONG_CLINICAL_TEXT)[:300]
+    ours = np.array(model(mx.array([ids]))[0].astype(mx.float32))
+    llm = open_gguf(path, n_ctx=512, logits_all=True, f32_kv_cache=True)
+    llm.eval(ids)
+    theirs = np.asarray(llm.scores[: len(ids)], dtype=np.float32)
+    print(f"{arch} F16 export: max |logit diff| {np.abs(ours - theirs).max():.4f}")
+    assert np.abs(ours - theirs).max() <= F16_MAX_LOGIT_DIFF
+    assert np.mean(ours.argmax(-1) == theirs.argmax(-1)) >= 0.99

@@ -54,11 +54,25 @@ def load_chat_template(model_dir: str | Path) -> tuple[str, str, str]:
     except (OSError, ValueError) as exc:
         raise MlxmedError(f"{config_path}: cannot read the tokenizer config ({exc}); "
                           "convert the model again with `mlxmed convert`") from exc
-    template = config.get("chat_template") or CHATML_TEMPLATE
+    template = config.get("chat_template") or _template_file(Path(model_dir)) or CHATML_TEMPLATE
     if isinstance(template, list):  # named templates: take the default one
         named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
         template = named.get("default") or next(iter(named.values()), CHATML_TEMPLATE)
     return template, _token_text(config.get("bos_token")), _token_text(config.get("eos_token"))
+
+
+def _template_file(model_dir: Path) -> str | None:
+    """Newer tokenizers save the template beside the config, as chat_template.jinja/.json."""
+    jinja = model_dir / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    packed = model_dir / "chat_template.json"
+    if packed.is_file():
+        try:
+            return json.loads(packed.read_text(encoding="utf-8")).get("chat_template")
+        except ValueError:
+            return None
+    return None
 
 
 def _token_text(token: object) -> str:

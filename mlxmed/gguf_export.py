@@ -101,7 +101,9 @@ def add_tokenizer(writer: gguf.GGUFWriter, model_dir: Path) -> None:
     writer.add_add_bos_token(bool(config.get("add_bos_token", vocab["model"] == "llama")))
     if vocab["model"] == "llama":
         writer.add_add_space_prefix(bool(vocab.get("add_space_prefix", True)))
-    template = config.get("chat_template")
+    from mlxmed.chat import load_chat_template
+
+    template = config.get("chat_template") or load_chat_template(model_dir)[0]
     if not template:
         raise MlxmedError(f"{model_dir}: the model has no chat template; GGUF export needs one "
                           "so that llama.cpp prompts the model as it was trained")

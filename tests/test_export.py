@@ -157,3 +157,29 @@ def test_f16_writer_matches_mlx_for_each_architecture(tiny_models, tmp_path, arc
     print(f"{arch} F16 export: max |logit diff| {np.abs(ours - theirs).max():.4f}")
     assert np.abs(ours - theirs).max() <= F16_MAX_LOGIT_DIFF
     assert np.mean(ours.argmax(-1) == theirs.argmax(-1)) >= 0.99
+
+
+def test_a_model_converted_from_a_hf_directory_keeps_its_template_and_exports(tiny_models,
+                                                                              tmp_path):
+    """Newer tokenizers save the template as chat_template.jinja: it must still be used."""
+    import mlx.core as mx
+    from factory import CHATML
+
+    import mlxmed.modelhub as modelhub
+    from mlxmed.chat import load_chat_template
+
+    model_dir = modelhub.convert(str(tiny_models("llama", kind="hf")), out=tmp_path / "m",
+                                 dtype="float32")
+    assert load_chat_template(model_dir)[0] == CHATML
+    model, config = fuse_adapter(model_dir, None)
+    path = tmp_path / "hf.gguf"
+    write_gguf(model, config, model_dir, path, "F16")  # vocabulary rebuilt from tokenizer.json
+    assert _metadata(path)["tokenizer.chat_template"] == CHATML
+    assert _metadata(path)["tokenizer.ggml.pre"] == "smollm"
+    chat = ChatTokenizer(model_dir)
+    ids = chat.encode(LONG_CLINICAL_TEXT)[:200]
+    llm = open_gguf(path, n_ctx=256, logits_all=True, f32_kv_cache=True)
+    assert llm.tokenize(LONG_CLINICAL_TEXT.encode(), add_bos=False, special=False)[:200] == ids
+    llm.eval(ids)
+    ours = np.array(model(mx.array([ids]))[0].astype(mx.float32))
+    assert np.abs(ours - np.asarray(llm.scores[: len(ids)])).max() <= F16_MAX_LOGIT_DIFF

@@ -51,9 +51,27 @@ class RowWriter:
         if path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
             raise MlxmedError(f"{path}: the output must be a .csv or .jsonl file")
         new = not path.exists() or path.stat().st_size == 0
+        if not new:
+            self._check_columns(path, columns)
         self.handle = path.open("a", encoding="utf-8", newline="")
         if new and not self.jsonl:
             self._write_line(self._csv_line(columns))
+
+    def _check_columns(self, path: Path, columns: list[str]) -> None:
+        """A resumed file must have the same columns (e.g. the same --include-text)."""
+        with path.open(encoding="utf-8", newline="") as handle:
+            first = handle.readline()
+        if self.jsonl:
+            try:
+                found = list(json.loads(first))
+            except ValueError:
+                found = []
+        else:
+            found = next(csv.reader([first]), [])
+        if found != columns:
+            raise MlxmedError(f"{path}: its columns ({', '.join(found)}) differ from this run's "
+                              f"({', '.join(columns)}); resume with the same options "
+                              "(--include-text) or write to another --out")
 
     def _csv_line(self, values: list) -> str:
         buffer = io.StringIO()

@@ -82,7 +82,9 @@ class LlamaPredictor:
         probabilities = np.exp(scores - scores.max())
         probabilities /= probabilities.sum()
         best = int(np.argmax(scores))
-        return Prediction(labels[best], labels[best], float(probabilities[best]))
+        return Prediction(labels[best], labels[best], float(probabilities[best]),
+                          probabilities=dict(zip(labels, map(float, probabilities),
+                                                 strict=True)))
 
     def _generate(self, messages: Messages) -> Prediction:
         from llama_cpp import LlamaGrammar

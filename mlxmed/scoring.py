@@ -22,6 +22,7 @@ class Prediction:
     text: str
     confidence: float | None
     error: str | None = None
+    probabilities: dict[str, float] | None = None  # classification: every label's share
 
 
 def hidden_states(model, inputs, cache=None):
@@ -144,7 +145,9 @@ class Predictor:
         probabilities = np.exp(scores - scores.max())
         probabilities /= probabilities.sum()
         best = int(np.argmax(scores))
-        return Prediction(labels[best], labels[best], float(probabilities[best]))
+        return Prediction(labels[best], labels[best], float(probabilities[best]),
+                          probabilities=dict(zip(labels, map(float, probabilities),
+                                                 strict=True)))
 
     def _generate(self, messages: Messages) -> Prediction:
         import mlx.core as mx

@@ -108,3 +108,27 @@ def test_bad_input_is_one_clear_error(model, tmp_path):
         run_extract(TASK, model, bad, tmp_path / "o.csv")
     assert "empty note text" in str(info.value) and "duplicate id" in str(info.value)
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_resume_with_other_columns_is_refused(notes, model, tmp_path):
+    out = tmp_path / "out.csv"
+    run_extract(TASK, model, notes, out, n_ctx=1536, limit=2)
+    with pytest.raises(MlxmedError, match="resume with the same options"):
+        run_extract(TASK, model, notes, out, n_ctx=1536, limit=4, resume=True,
+                    include_text=True)
+    assert len(list(iter_rows(out))) == 2
+
+
+def test_label_probabilities_sum_to_one_and_confidence_is_the_chosen_one(model):
+    from mlxmed.llama_scoring import LlamaPredictor
+    from mlxmed.tasks import load_task
+
+    task = load_task(TASK)
+    predictor = LlamaPredictor(task, model, n_ctx=1024)
+    for note in ("Smokes 10 cigarettes a day.", "Never smoked.", "Quit in 1990."):
+        prediction = predictor.predict(task.messages(note))
+        probabilities = prediction.probabilities
+        assert set(probabilities) == set(task.label_names)
+        assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-9)
+        assert prediction.confidence == pytest.approx(max(probabilities.values()))
+        assert prediction.value == max(probabilities, key=probabilities.get)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlxmed.atomic import atomic_path
 from mlxmed.errors import MlxmedError
 from mlxmed.gguf_export import (
     EXPORT_ARCHS,
@@ -25,7 +26,7 @@ from mlxmed.gguf_export import (
     permute_rows,
     write_gguf,
 )
-from mlxmed.llama_runtime import FTYPES, quantize_gguf
+from mlxmed.llama_runtime import quantize_gguf
 from mlxmed.tasks import load_task
 
 QUANTS = ("F16", "Q8_0", "Q5_K_M", "Q4_K_M")
@@ -82,7 +83,8 @@ def export_run(run_dir: str | Path, quant: str = "Q8_0", out: str | Path | None 
 
     if adapter_only:
         on_event({"type": "stage", "stage": "writing the LoRA adapter"})
-        _atomic(target, lambda tmp: write_lora_gguf(model_dir, adapter, tmp, meta))
+        with atomic_path(target) as tmp:
+            write_lora_gguf(model_dir, adapter, tmp, meta)
         return ExportResult(target, "lora", target.stat().st_size)
 
     on_event({"type": "stage", "stage": "fusing the adapter into the base model"})
@@ -108,17 +110,6 @@ def export_run(run_dir: str | Path, quant: str = "Q8_0", out: str | Path | None 
             target.unlink(missing_ok=True)  # never leave a file that failed verification
             raise
     return result
-
-
-def _atomic(target: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def verify_export(result: ExportResult, record: dict, fused_model, model_dir: Path,
@@ -211,4 +202,4 @@ def base_gguf(model_dir: Path, out: Path) -> Path:
     return out
 
 
-__all__ = ["FTYPES", "QUANTS", "ExportResult", "base_gguf", "export_run", "write_lora_gguf"]
+__all__ = ["QUANTS", "ExportResult", "base_gguf", "export_run", "write_lora_gguf"]

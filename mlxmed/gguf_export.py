@@ -103,11 +103,8 @@ def add_tokenizer(writer: gguf.GGUFWriter, model_dir: Path) -> None:
         writer.add_add_space_prefix(bool(vocab.get("add_space_prefix", True)))
     from mlxmed.chat import load_chat_template
 
-    template = config.get("chat_template") or load_chat_template(model_dir)[0]
-    if not template:
-        raise MlxmedError(f"{model_dir}: the model has no chat template; GGUF export needs one "
-                          "so that llama.cpp prompts the model as it was trained")
-    writer.add_chat_template(template)
+    # the template training rendered with (the config's, a chat_template.jinja, or ChatML)
+    writer.add_chat_template(load_chat_template(model_dir)[0])
 
 
 def _vocab_from_tokenizer_json(data: dict) -> dict:

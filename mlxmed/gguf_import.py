@@ -50,13 +50,8 @@ def read_gguf(path: str | Path) -> GGUFModelInfo:
     path = Path(path)
     if not path.is_file():
         raise MlxmedError(f"{path}: no such file; give the path of a .gguf model file")
-    try:
-        reader = gguf.GGUFReader(str(path))
-    except Exception as exc:  # truncated/corrupt files fail in many ways inside the reader
-        raise MlxmedError(f"{path}: not a readable GGUF file ({type(exc).__name__}: {exc}); "
-                          "the file is probably truncated or corrupt, download it again") from exc
-    metadata = {name: _field_value(field) for name, field in reader.fields.items()
-                if not name.startswith("GGUF.")}
+    reader = _open_reader(path)
+    metadata = _metadata(reader)
     tensor_types = {t.name: t.tensor_type.name for t in reader.tensors}
     _check_tensor_extents(path, reader)
     arch = str(metadata.get("general.architecture", "?"))
@@ -67,15 +62,23 @@ def read_gguf(path: str | Path) -> GGUFModelInfo:
     return GGUFModelInfo(path, arch, metadata, tensor_types, _vocab(path, metadata))
 
 
-def read_gguf_metadata(path: str | Path) -> dict:
-    """The key/value metadata of any GGUF file (model or adapter), without its tensors."""
+def _open_reader(path: str | Path) -> gguf.GGUFReader:
     try:
-        reader = gguf.GGUFReader(str(path))
+        return gguf.GGUFReader(str(path))
     except Exception as exc:  # truncated/corrupt files fail in many ways inside the reader
         raise MlxmedError(f"{path}: not a readable GGUF file ({type(exc).__name__}: {exc}); "
-                          "the file is probably truncated or corrupt") from exc
+                          "the file is probably truncated or corrupt, download it again") from exc
+
+
+def _metadata(reader: gguf.GGUFReader, skip: tuple[str, ...] = ()) -> dict:
     return {name: _field_value(field) for name, field in reader.fields.items()
-            if not name.startswith("GGUF.") and name != "tokenizer.ggml.merges"}
+            if not name.startswith("GGUF.") and name not in skip}
+
+
+def read_gguf_metadata(path: str | Path) -> dict:
+    """The key/value metadata of any GGUF file (model or adapter), without its tensors and
+    without the (large) BPE merge list."""
+    return _metadata(_open_reader(path), skip=("tokenizer.ggml.merges",))
 
 
 def _field_value(field: gguf.ReaderField):

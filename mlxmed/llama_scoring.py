@@ -11,7 +11,7 @@ import numpy as np
 
 from mlxmed.llama_runtime import open_gguf
 from mlxmed.prompting import ChatTokenizer, LlamaChatTokenizer, Messages
-from mlxmed.scoring import Prediction, common_prefix
+from mlxmed.scoring import Prediction, common_prefix, label_prediction
 from mlxmed.tasks import TaskSpec
 
 
@@ -79,12 +79,7 @@ class LlamaPredictor:
                 total += _log_softmax(last_logits(self.llm))[token]
             scores[index] = total
         self.llm.n_tokens = base
-        probabilities = np.exp(scores - scores.max())
-        probabilities /= probabilities.sum()
-        best = int(np.argmax(scores))
-        return Prediction(labels[best], labels[best], float(probabilities[best]),
-                          probabilities=dict(zip(labels, map(float, probabilities),
-                                                 strict=True)))
+        return label_prediction(labels, scores)
 
     def _generate(self, messages: Messages) -> Prediction:
         from llama_cpp import LlamaGrammar

@@ -116,14 +116,12 @@ def convert(reference: str, out: str | Path | None = None, quantize: int | None 
             from mlxmed.gguf_import import convert_gguf, read_gguf
 
             convert_gguf(read_gguf(source.location), tmp, quantize, dtype, progress)
-            origin = source.location
         else:
             hf_dir = Path(source.location) if source.kind == "hf_dir" else download(
                 source.location, revision)
             _convert_hf_dir(hf_dir, tmp, quantize, dtype)
-            origin = source.location
         check_loadable(tmp)
-        _write_marker(tmp, source, origin, quantize, dtype)
+        _write_marker(tmp, source, quantize, dtype)
     return out_dir
 
 
@@ -222,11 +220,11 @@ def check_loadable(model_dir: Path) -> None:
                           f"{exc}); please report this model") from exc
 
 
-def _write_marker(out_dir: Path, source: ModelSource, origin: str, quantize: int | None,
+def _write_marker(out_dir: Path, source: ModelSource, quantize: int | None,
                   dtype: str) -> None:
     marker = {
         "source_kind": source.kind,
-        "source": origin,
+        "source": source.location,
         "catalogue_name": source.entry.name if source.entry else None,
         "quantization_bits": quantize,
         "dtype": dtype,

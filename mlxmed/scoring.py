@@ -85,16 +85,14 @@ def common_prefix(a: list[int], b: list[int]) -> int:
     return length
 
 
-def score_labels(model, chat: ChatTokenizer, messages: Messages, label_ids: list[list[int]],
+def score_labels(model, prompt: list[int], label_ids: list[list[int]],
                  prefix: PrefixCache | None = None, shared: int = 0) -> np.ndarray:
-    """Log-probability of each complete label answer (label tokens + end of turn).
-
-    The note is run through the model once (its first ``shared`` tokens from ``prefix``); the
-    label continuations then share its KV cache.
+    """Log-probability of each complete label answer (label tokens + end of turn) after the
+    prompt ids. The prompt is run through the model once (its first ``shared`` tokens from
+    ``prefix``); the label continuations then share its KV cache.
     """
     import mlx.core as mx
 
-    prompt = chat.prompt_ids(messages)
     cache = (prefix or PrefixCache(model)).prefill(prompt, shared)
     n = len(label_ids)
     for layer_cache in cache:
@@ -116,6 +114,15 @@ def score_labels(model, chat: ChatTokenizer, messages: Messages, label_ids: list
     return scores
 
 
+def label_prediction(labels: list[str], scores: np.ndarray) -> Prediction:
+    """The most likely label, with every label's probability among the labels."""
+    probabilities = np.exp(scores - scores.max())
+    probabilities /= probabilities.sum()
+    best = int(np.argmax(scores))
+    return Prediction(labels[best], labels[best], float(probabilities[best]),
+                      probabilities=dict(zip(labels, map(float, probabilities), strict=True)))
+
+
 class Predictor:
     """Predicts answers for a task with an MLX model (optionally with a LoRA adapter applied)."""
 
@@ -124,7 +131,7 @@ class Predictor:
         self._label_ids: list[list[int]] | None = None
         self.prefix = PrefixCache(model)
         # tokens before the note: what a prompt with an empty note shares with a real one
-        self._empty_prompt = chat.prompt_ids(task.messages("")) if task else []
+        self._empty_prompt = chat.prompt_ids(task.messages(""))
 
     def shared_length(self, prompt: list[int]) -> int:
         """Tokens of ``prompt`` that every note's prompt has (a little margin for merges)."""
@@ -140,14 +147,9 @@ class Predictor:
         if self._label_ids is None:
             self._label_ids = [self.chat.answer_ids(messages, label) for label in labels]
         prompt = self.chat.prompt_ids(messages)
-        scores = score_labels(self.model, self.chat, messages, self._label_ids, self.prefix,
+        scores = score_labels(self.model, prompt, self._label_ids, self.prefix,
                               self.shared_length(prompt))
-        probabilities = np.exp(scores - scores.max())
-        probabilities /= probabilities.sum()
-        best = int(np.argmax(scores))
-        return Prediction(labels[best], labels[best], float(probabilities[best]),
-                          probabilities=dict(zip(labels, map(float, probabilities),
-                                                 strict=True)))
+        return label_prediction(labels, scores)
 
     def _generate(self, messages: Messages) -> Prediction:
         import mlx.core as mx

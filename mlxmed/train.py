@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from mlxmed import __version__
-from mlxmed.atomic import write_text
+from mlxmed.atomic import atomic_path, write_text
 from mlxmed.errors import MlxmedError
 from mlxmed.memory import check_memory
 from mlxmed.metrics import task_metrics
@@ -257,9 +257,8 @@ def _adapter_config(resolved: dict[str, Any]) -> dict[str, Any]:
 def _save_safetensors(path: Path, arrays: dict) -> None:
     import mlx.core as mx
 
-    tmp = path.with_name(f".{path.stem}.partial.safetensors")  # mlx writes by name
-    mx.save_safetensors(str(tmp), arrays)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:  # mlx writes by file name
+        mx.save_safetensors(str(tmp), arrays)
 
 
 def save_adapter(model, directory: Path, resolved: dict[str, Any], step: int,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import gguf
 import numpy as np
 import pytest
 from texts import LONG_CLINICAL_TEXT, TOKENIZER_SAMPLES
@@ -13,6 +12,7 @@ from texts import LONG_CLINICAL_TEXT, TOKENIZER_SAMPLES
 from mlxmed.errors import MlxmedError
 from mlxmed.export import base_gguf, export_run
 from mlxmed.gguf_export import fuse_adapter, write_gguf
+from mlxmed.gguf_import import read_gguf_metadata
 from mlxmed.llama_runtime import open_gguf
 from mlxmed.prompting import ChatTokenizer
 from mlxmed.train import TrainSettings, train
@@ -29,12 +29,6 @@ def tiny_run(tiny_setup, tmp_path_factory):
     train(root / "task.yaml", model_dir, root / "data", run_dir,
           TrainSettings(iters=6, batch_size=4, learning_rate=1e-2, patience=10))
     return run_dir, model_dir
-
-
-def _metadata(path) -> dict:
-    reader = gguf.GGUFReader(str(path))
-    return {name: field.contents() for name, field in reader.fields.items()
-            if not name.startswith("GGUF.") and name != "tokenizer.ggml.merges"}
 
 
 def test_f16_export_matches_the_fused_mlx_model(tiny_run):
@@ -62,7 +56,7 @@ def test_f16_export_matches_the_fused_mlx_model(tiny_run):
 def test_export_carries_template_eos_and_provenance(tiny_run):
     run_dir, model_dir = tiny_run
     result = export_run(run_dir, "F16", out=run_dir / "meta.gguf", verify=False)
-    meta = _metadata(result.path)
+    meta = read_gguf_metadata(result.path)
     config = json.loads((model_dir / "tokenizer_config.json").read_text())
     assert meta["tokenizer.chat_template"] == config["chat_template"]
     tokens = meta["tokenizer.ggml.tokens"]
@@ -79,7 +73,7 @@ def test_quantized_exports_load_and_agree(tiny_run, quant):
     result = export_run(run_dir, quant, verify=True, min_agreement=0.9)
     print(f"{quant}: {result.size_bytes} bytes, agreement {result.agreement:.2f}")
     assert result.agreement >= 0.9
-    assert _metadata(result.path)["general.file_type"] == {"Q8_0": 7, "Q4_K_M": 15}[quant]
+    assert read_gguf_metadata(result.path)["general.file_type"] == {"Q8_0": 7, "Q4_K_M": 15}[quant]
 
 
 def test_adapter_only_gguf_on_the_base_equals_the_fused_file(tiny_run, tmp_path):
@@ -174,8 +168,8 @@ def test_a_model_converted_from_a_hf_directory_keeps_its_template_and_exports(ti
     model, config = fuse_adapter(model_dir, None)
     path = tmp_path / "hf.gguf"
     write_gguf(model, config, model_dir, path, "F16")  # vocabulary rebuilt from tokenizer.json
-    assert _metadata(path)["tokenizer.chat_template"] == CHATML
-    assert _metadata(path)["tokenizer.ggml.pre"] == "smollm"
+    assert read_gguf_metadata(path)["tokenizer.chat_template"] == CHATML
+    assert read_gguf_metadata(path)["tokenizer.ggml.pre"] == "smollm"
     chat = ChatTokenizer(model_dir)
     ids = chat.encode(LONG_CLINICAL_TEXT)[:200]
     llm = open_gguf(path, n_ctx=256, logits_all=True, f32_kv_cache=True)

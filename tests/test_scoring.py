@@ -34,8 +34,8 @@ def test_prefix_cache_gives_the_same_label_scores(tiny):
         prompt = chat.prompt_ids(messages)
         shared = predictor.shared_length(prompt)
         assert shared > 100  # the instruction and label definitions
-        cached = score_labels(model, chat, messages, labels, predictor.prefix, shared)
-        fresh = score_labels(model, chat, messages, labels)
+        cached = score_labels(model, prompt, labels, predictor.prefix, shared)
+        fresh = score_labels(model, prompt, labels)
         np.testing.assert_allclose(cached, fresh, atol=1e-3)
     assert len(predictor.prefix.ids) == shared  # computed once, reused for every note
 

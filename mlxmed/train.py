@@ -206,7 +206,8 @@ def iterate_batches(dataset, batch_size: int, max_seq_length: int, loop: bool = 
                 # target position t predicts token t + 1; answers are tokens offset..len-1
                 wanted = np.arange(len(ids) - 1 - width, len(ids) - 1)
                 positions[row] = np.clip(wanted, 0, None)
-                TOKEN_COUNTER[0] += len(ids)
+                if loop:  # training batches only: validation batches are not trained on
+                    TOKEN_COUNTER[0] += len(ids)
                 mask[row] = wanted >= offset - 1
             prefix = shared_prefix_length(rows) if share_prefix else 0
             yield (mx.array(tokens), mx.array(lengths), mx.array(positions), mx.array(mask),

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from mlxmed import cpu_kernels
 from mlxmed.prompting import ChatTokenizer, Messages
 from mlxmed.tasks import TaskSpec
 
@@ -100,18 +101,49 @@ def score_labels(model, prompt: list[int], label_ids: list[list[int]],
         if keys is not None:
             layer_cache.keys = mx.repeat(keys[:, :, : layer_cache.offset], n, axis=0)
             layer_cache.values = mx.repeat(values[:, :, : layer_cache.offset], n, axis=0)
-    width = 1 + max(len(ids) for ids in label_ids)
-    batch = np.zeros((n, width), dtype=np.int32)
+    logits = project(model, hidden_states(model, mx.array(label_batch(prompt, label_ids)),
+                                          cache=cache))
+    return label_scores(logits, label_ids)
+
+
+def label_batch(prompt: list[int], label_ids: list[list[int]]) -> np.ndarray:
+    """One row per label: the prompt's last token, then the label's answer tokens (padded)."""
+    batch = np.zeros((len(label_ids), 1 + max(len(ids) for ids in label_ids)), dtype=np.int32)
     for row, ids in enumerate(label_ids):
         batch[row, 0] = prompt[-1]
         batch[row, 1: 1 + len(ids)] = ids
-    logits = project(model, hidden_states(model, mx.array(batch), cache=cache))
+    return batch
+
+
+def label_scores(logits, label_ids: list[list[int]]) -> np.ndarray:
+    """Sum of each label's token log-probabilities, from the logits of :func:`label_batch`."""
+    import mlx.core as mx
+
     logprobs = np.array((logits - mx.logsumexp(logits, axis=-1, keepdims=True))
                         .astype(mx.float32))
-    scores = np.zeros(n)
-    for row, ids in enumerate(label_ids):
-        scores[row] = sum(logprobs[row, pos, token] for pos, token in enumerate(ids))
-    return scores
+    return np.array([sum(logprobs[row, pos, token] for pos, token in enumerate(ids))
+                     for row, ids in enumerate(label_ids)])
+
+
+def trunk_score_labels(trunk, prompt: list[int], label_ids: list[list[int]], shared: int,
+                       top_prefix: dict) -> np.ndarray:
+    """:func:`score_labels` running only the top layers, on trunk states of the frozen layers.
+
+    ``top_prefix`` keeps the top layers' keys/values of the shared prompt start while the
+    weights stay the same (one evaluation)."""
+    from mlxmed.trunk import filled_caches, kept, top_caches, top_pass
+
+    model, split = trunk.model, trunk.split
+    note, labels = trunk.scoring_inputs(prompt, shared, label_batch(prompt, label_ids))
+    key = tuple(prompt[:shared])
+    if key not in top_prefix:
+        top_prefix.clear()
+        top_prefix[key] = kept(top_caches(model, split, trunk.prefix(prompt[:shared])[0]))
+    caches = filled_caches(top_prefix[key])
+    if note is not None:
+        top_pass(model, split, note, caches)
+    rows = filled_caches(kept(caches), len(label_ids))
+    return label_scores(project(model, top_pass(model, split, labels, rows)), label_ids)
 
 
 def label_prediction(labels: list[str], scores: np.ndarray) -> Prediction:
@@ -126,8 +158,14 @@ def label_prediction(labels: list[str], scores: np.ndarray) -> Prediction:
 class Predictor:
     """Predicts answers for a task with an MLX model (optionally with a LoRA adapter applied)."""
 
-    def __init__(self, task: TaskSpec, model, chat: ChatTokenizer, max_tokens: int = 256):
+    def __init__(self, task: TaskSpec, model, chat: ChatTokenizer, max_tokens: int = 256,
+                 trunk=None):
+        """``trunk`` (a :class:`mlxmed.trunk.FrozenTrunk` of ``model``) makes classification
+        reuse the frozen layers' outputs for notes it has seen."""
         self.task, self.model, self.chat, self.max_tokens = task, model, chat, max_tokens
+        cpu_kernels.install(model)
+        self.trunk = trunk
+        self._top_prefix: dict = {}
         self._label_ids: list[list[int]] | None = None
         self.prefix = PrefixCache(model)
         # tokens before the note: what a prompt with an empty note shares with a real one
@@ -147,8 +185,12 @@ class Predictor:
         if self._label_ids is None:
             self._label_ids = [self.chat.answer_ids(messages, label) for label in labels]
         prompt = self.chat.prompt_ids(messages)
-        scores = score_labels(self.model, prompt, self._label_ids, self.prefix,
-                              self.shared_length(prompt))
+        shared = self.shared_length(prompt)
+        if self.trunk is not None:
+            scores = trunk_score_labels(self.trunk, prompt, self._label_ids, shared,
+                                        self._top_prefix)
+        else:
+            scores = score_labels(self.model, prompt, self._label_ids, self.prefix, shared)
         return label_prediction(labels, scores)
 
     def _generate(self, messages: Messages) -> Prediction:

@@ -10,8 +10,10 @@ early stopping) and the progress display.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -21,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from mlxmed import __version__
+from mlxmed import __version__, cpu_kernels
 from mlxmed.atomic import atomic_path, write_text
 from mlxmed.errors import MlxmedError
 from mlxmed.memory import check_memory
@@ -173,10 +175,14 @@ def shared_prefix_length(rows: list[tuple[list[int], int]]) -> int:
 
 def iterate_batches(dataset, batch_size: int, max_seq_length: int, loop: bool = False,
                     seed: int | None = None, comm_group=None,
-                    share_prefix: bool = True) -> Iterator[tuple]:
+                    share_prefix: bool = True, trunk=None) -> Iterator[tuple]:
     """Length-bucketed batches: (tokens, [prompt length, length], answer positions, mask,
     prefix), where ``prefix`` is an empty array whose length says how many leading tokens all
     rows share (computed once per batch by :func:`answer_loss`).
+
+    With a ``trunk`` (:class:`mlxmed.trunk.FrozenTrunk`), ``prefix`` is instead the trunk
+    states of the prompt start every note shares, and a sixth item holds the trunk states of
+    the rest of each row (zero-padded), so the loss runs only the trainable top layers.
 
     Similar lengths share a batch (little padding); the answer positions are the last W
     target positions of each row, W being the longest answer in the batch.
@@ -190,6 +196,7 @@ def iterate_batches(dataset, batch_size: int, max_seq_length: int, loop: bool = 
         raise MlxmedError(f"need at least {batch_size} training notes for batch size "
                           f"{batch_size}; lower --batch-size")
     rng = np.random.default_rng(seed)
+    everywhere = shared_prefix_length(dataset.items) if trunk is not None else 0
     while True:
         for index in rng.permutation(len(batches)):
             rows = [dataset[i] for i in batches[index]]
@@ -209,26 +216,48 @@ def iterate_batches(dataset, batch_size: int, max_seq_length: int, loop: bool = 
                 if loop:  # training batches only: validation batches are not trained on
                     TOKEN_COUNTER[0] += len(ids)
                 mask[row] = wanted >= offset - 1
+            arrays = (mx.array(tokens), mx.array(lengths), mx.array(positions), mx.array(mask))
+            if trunk is not None and everywhere > 0:
+                yield *arrays, *trunk_inputs(trunk, rows, everywhere, longest - 1)
+                continue
             prefix = shared_prefix_length(rows) if share_prefix else 0
-            yield (mx.array(tokens), mx.array(lengths), mx.array(positions), mx.array(mask),
-                   mx.zeros((prefix,), dtype=mx.int32))
+            yield *arrays, mx.zeros((prefix,), dtype=mx.int32)
         if not loop:
             return
 
 
-def answer_loss(model, tokens, lengths, positions, mask, prefix=None):
+def trunk_inputs(trunk, rows: list[tuple[list[int], int]], shared: int, width: int) -> tuple:
+    """(trunk states of the shared prompt start, zero-padded trunk states of each row's
+    inputs after it) for a batch."""
+    import mlx.core as mx
+
+    notes = [trunk.note(ids[:-1], shared) for ids, _ in rows]
+    padded = [mx.pad(note, [(0, 0), (0, width - shared - note.shape[1]), (0, 0)])
+              for note in notes]
+    return trunk.prefix(rows[0][0][:shared])[0], mx.concatenate(padded, axis=0)
+
+
+def answer_loss(model, tokens, lengths, positions, mask, prefix=None, trunk_states=None,
+                split: int = 0):
     """Cross-entropy on the answer tokens only, projecting only those positions to logits.
 
     The first ``len(prefix)`` tokens, the same in every row, go through the model once and
-    their keys/values are shared by the rows (the same result, less work).
+    their keys/values are shared by the rows (the same result, less work). With
+    ``trunk_states`` (see :func:`iterate_batches`), only layers ``split`` and up are run.
     """
     import mlx.core as mx
     import mlx.nn as nn
     from mlx_lm.models.cache import make_prompt_cache
 
+    from mlxmed.trunk import top_caches, top_pass
+
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
-    shared = 0 if prefix is None else prefix.shape[0]
-    if shared:
+    shared = 0 if prefix is None else prefix.shape[-2 if trunk_states is not None else 0]
+    if trunk_states is not None:
+        caches = top_caches(model, split, prefix, tokens.shape[0])
+        hidden = top_pass(model, split, trunk_states, caches)
+        positions = mx.maximum(positions - shared, 0)
+    elif shared:
         cache = make_prompt_cache(model)
         hidden_states(model, inputs[:1, :shared], cache=cache)
         for layer in cache:
@@ -343,8 +372,8 @@ class TrainingMonitor:
 
     def __init__(self, model, task: TaskSpec, chat: ChatTokenizer, val_chats, resolved,
                  recorder: RunRecorder, run_dir: Path, on_event: Callable[[dict], None],
-                 optimizer=None, step_offset: int = 0):
-        self.model, self.task, self.chat = model, task, chat
+                 optimizer=None, step_offset: int = 0, trunk=None):
+        self.model, self.task, self.chat, self.trunk = model, task, chat, trunk
         self.optimizer, self.step_offset = optimizer, step_offset
         self.current_step = step_offset
         self.val_chats = val_chats
@@ -384,7 +413,7 @@ class TrainingMonitor:
 
     def evaluate_metric(self) -> dict:
         self.model.eval()
-        predictor = Predictor(self.task, self.model, self.chat)
+        predictor = Predictor(self.task, self.model, self.chat, trunk=self.trunk)
         predictions = predict_all(predictor, [m[:-1] for m in self.val_chats],
                                   lambda done, total: self.on_event(
                                       {"type": "metric_progress", "done": done,
@@ -510,6 +539,7 @@ def train(task_path: str | Path, model_dir: str | Path, data_dir: str | Path,
     except Exception as exc:  # mlx-lm raises many kinds here
         raise MlxmedError(f"{model_dir}: cannot load the model ({type(exc).__name__}: {exc}); "
                           "convert it with `mlxmed convert`") from exc
+    cpu_kernels.install(model)
     chat = ChatTokenizer(model_dir)
     train_set = TokenizedDataset(train_chats, chat, resolved["max_seq_length"])
     val_set = TokenizedDataset(val_chats, chat, resolved["max_seq_length"])
@@ -522,6 +552,8 @@ def train(task_path: str | Path, model_dir: str | Path, data_dir: str | Path,
     linear_to_lora_layers(model, resolved["layers"],
                           {"rank": resolved["rank"], "scale": resolved["alpha"] /
                            resolved["rank"], "dropout": 0.0})
+    trunk = frozen_trunk(model, model_dir, resolved)
+    loss = functools.partial(answer_loss, split=trunk.split if trunk else 0)
     optimizer = optim.Adam(learning_rate=resolved["learning_rate"])
     step_offset = 0
     if previous:
@@ -535,7 +567,7 @@ def train(task_path: str | Path, model_dir: str | Path, data_dir: str | Path,
             v.size for _, v in tree_flatten(model.trainable_parameters())))
     recorder = RunRecorder(run_dir, record)
     monitor = TrainingMonitor(model, task, chat, val_metric_chats, resolved, recorder, run_dir,
-                              on_event, optimizer, step_offset)
+                              on_event, optimizer, step_offset, trunk)
     if previous:
         monitor.restore(previous)
     remaining = resolved["iters"] - step_offset
@@ -556,7 +588,7 @@ def train(task_path: str | Path, model_dir: str | Path, data_dir: str | Path,
     def batches(**kwargs):
         """The same batch sequence as an uninterrupted run, skipping what was trained."""
         kwargs.pop("seed", None)
-        stream = iterate_batches(seed=resolved["seed"], **kwargs)
+        stream = iterate_batches(seed=resolved["seed"], trunk=trunk, **kwargs)
         if kwargs.get("loop"):
             for _ in range(step_offset):
                 next(stream)
@@ -567,7 +599,7 @@ def train(task_path: str | Path, model_dir: str | Path, data_dir: str | Path,
     try:
         if remaining > 0:
             with _quiet_mlx_ui(on_event, resolved["iters"], monitor):
-                mlx_train(model, optimizer, train_set, val_set, args=args, loss=answer_loss,
+                mlx_train(model, optimizer, train_set, val_set, args=args, loss=loss,
                           iterate_batches=batches, training_callback=monitor)
         status = "finished"
     except TrainingDone:
@@ -590,6 +622,17 @@ def train(task_path: str | Path, model_dir: str | Path, data_dir: str | Path,
         save_adapter(model, run_dir / "adapters" / "best", resolved, monitor.current_step)
     return TrainResult(run_dir, status, monitor.best_step, monitor.best, monitor.zero_shot,
                        record["history"])
+
+
+def frozen_trunk(model, model_dir: Path, resolved: dict[str, Any]):
+    """The frozen trunk below the LoRA layers, shared with other runs on the same model in
+    this process; None when the model can't be split or ``MLXMED_FROZEN_TRUNK=0``."""
+    from mlxmed.trunk import FrozenTrunk, shared_store, supports_split
+
+    if os.environ.get("MLXMED_FROZEN_TRUNK", "1") == "0" or not supports_split(model):
+        return None
+    split = len(model.model.layers) - resolved["layers"]
+    return FrozenTrunk(model, resolved["layers"], shared_store(model_dir, split))
 
 
 def _previous_run(run_dir: Path, resume: bool) -> dict | None:

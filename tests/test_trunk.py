@@ -1,0 +1,150 @@
+"""The frozen trunk and the CPU kernels change the speed, not the numbers: losses, gradients
+and label scores equal those of the whole model run with MLX's own kernels."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from mlxmed.prompting import ChatTokenizer
+from mlxmed.train import TokenizedDataset, answer_loss, iterate_batches, read_chats
+
+
+def lora_model(model_dir, layers: int):
+    from mlx_lm import load
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    model, _ = load(str(model_dir))
+    model.freeze()
+    linear_to_lora_layers(model, layers, {"rank": 4, "scale": 2.0, "dropout": 0.0})
+    return model
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_trunk_loss_and_gradients_equal_the_whole_model(tiny_models, tiny_setup, arch):
+    import mlx.core as mx
+    import mlx.nn as nn
+    from mlx.utils import tree_flatten
+
+    from mlxmed.trunk import FrozenTrunk
+
+    root, _ = tiny_setup
+    model_dir = tiny_models(arch, kind="hf")
+    model = lora_model(model_dir, 1)
+    trunk = FrozenTrunk(model, 1)
+    assert trunk.split == len(model.model.layers) - 1 > 0
+    dataset = TokenizedDataset(read_chats(root / "data" / "train.jsonl"),
+                               ChatTokenizer(model_dir), 512)
+    results = []
+    for use_trunk in (False, True):
+        batch = next(iterate_batches(dataset, 4, 512, seed=3,
+                                     trunk=trunk if use_trunk else None))
+        assert len(batch) == (6 if use_trunk else 5)
+        loss = functools.partial(answer_loss, split=trunk.split if use_trunk else 0)
+        (value, count), grad = nn.value_and_grad(model, loss)(model, *batch)
+        results.append((value.item(), int(count.item()), dict(tree_flatten(grad))))
+    (whole, count_whole, grads_whole), (split, count_split, grads_split) = results
+    print(f"{arch}: loss whole model {whole:.6f}, top layers on the trunk {split:.6f}")
+    assert count_whole == count_split
+    assert abs(whole - split) < 1e-4
+    largest = max(float(mx.abs(g).max()) for g in grads_whole.values())
+    assert largest > 0
+    for key, grad in grads_whole.items():
+        assert float(mx.abs(grad - grads_split[key]).max()) <= 1e-4 * max(1.0, largest), key
+
+
+def test_trunk_outputs_are_computed_once(tiny_setup):
+    from mlxmed.trunk import FrozenTrunk
+
+    root, model_dir = tiny_setup
+    model = lora_model(model_dir, 1)
+    trunk = FrozenTrunk(model, 1)
+    dataset = TokenizedDataset(read_chats(root / "data" / "train.jsonl"),
+                               ChatTokenizer(model_dir), 512)
+    batches = list(iterate_batches(dataset, 4, 512, seed=0, trunk=trunk))
+    notes = {tuple(ids) for ids, _ in dataset.items}  # (the little data set repeats notes)
+    stored, size = len(trunk.store.items), trunk.store.stored_bytes
+    assert 4 * len(batches) >= len(notes) - 3
+    assert stored == 1 + len(notes) - (len(dataset) - 4 * len(batches))  # prefix + each note
+    list(iterate_batches(dataset, 4, 512, seed=1, trunk=trunk))
+    assert (len(trunk.store.items), trunk.store.stored_bytes) == (stored, size)
+
+
+def test_trunk_store_respects_its_budget(tiny_setup):
+    from mlxmed.trunk import FrozenTrunk, TrunkStore
+
+    root, model_dir = tiny_setup
+    model = lora_model(model_dir, 1)
+    trunk = FrozenTrunk(model, 1, TrunkStore(budget_bytes=50_000))
+    dataset = TokenizedDataset(read_chats(root / "data" / "train.jsonl"),
+                               ChatTokenizer(model_dir), 512)
+    batches = list(iterate_batches(dataset, 4, 512, seed=0, trunk=trunk))
+    assert 0 < trunk.store.stored_bytes <= 50_000
+    assert len(trunk.store.items) < 1 + 4 * len(batches)  # the rest is recomputed
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_trunk_label_scores_equal_the_whole_model(tiny_models, tiny_setup, arch):
+    from mlxmed.scoring import Predictor
+    from mlxmed.tasks import load_task
+    from mlxmed.trunk import FrozenTrunk
+
+    root, _ = tiny_setup
+    model_dir = tiny_models(arch, kind="hf")
+    task = load_task(root / "task.yaml")
+    model = lora_model(model_dir, 1)
+    chat = ChatTokenizer(model_dir)
+    chats = [m[:-1] for m in read_chats(root / "data" / "valid.jsonl")][:4]
+    whole = Predictor(task, model, chat)
+    split = Predictor(task, model, chat, trunk=FrozenTrunk(model, 1))
+    for messages in chats:
+        a, b = whole.predict(messages), split.predict(messages)
+        assert a.value == b.value
+        for label in task.label_names:
+            assert abs(a.probabilities[label] - b.probabilities[label]) < 1e-4
+
+
+def test_cpu_kernels_match_mlx():
+    import mlx.core as mx
+    import mlx.nn as nn
+
+    from mlxmed import cpu_kernels
+
+    x = mx.random.normal((2, 3, 40, 70), key=mx.random.key(0)) * 6
+    assert float(mx.abs(cpu_kernels.softmax(x) - mx.softmax(x, axis=-1)).max()) < 1e-5
+    grid = mx.linspace(-30, 30, 2001)
+    relative = mx.abs(cpu_kernels.fast_exp(grid) - mx.exp(grid)) / mx.exp(grid)
+    assert float(relative.max()) < 1e-4
+    near = mx.abs(grid) <= 10  # where softmax values are not negligible
+    assert float(mx.where(near, relative, 0).max()) < 2e-5
+    cotangent = mx.random.normal(x.shape, key=mx.random.key(1))
+    ours = mx.grad(lambda v: (cpu_kernels.softmax(v) * cotangent).sum())(x)
+    theirs = mx.grad(lambda v: (mx.softmax(v, axis=-1) * cotangent).sum())(x)
+    assert float(mx.abs(ours - theirs).max()) < 1e-5
+    gate = mx.random.normal((50, 64), key=mx.random.key(2)) * 4
+    up = mx.random.normal((50, 64), key=mx.random.key(3))
+    assert float(mx.abs(cpu_kernels.swiglu(gate, up) - nn.silu(gate) * up).max()) < 1e-5
+    ours = mx.grad(lambda g, u: (cpu_kernels.swiglu(g, u) * u).sum(), argnums=[0, 1])(gate, up)
+    theirs = mx.grad(lambda g, u: (nn.silu(g) * u * u).sum(), argnums=[0, 1])(gate, up)
+    for a, b in zip(ours, theirs, strict=True):
+        assert float(mx.abs(a - b).max()) < 1e-4
+
+
+@pytest.mark.parametrize("mask", ["causal", "bool", "additive", None])
+def test_cpu_attention_matches_mlx(mask):
+    import mlx.core as mx
+
+    from mlxmed import cpu_kernels
+
+    keys_ = [mx.random.key(i) for i in range(3)]
+    q = mx.random.normal((2, 6, 5, 16), key=keys_[0])
+    k = mx.random.normal((2, 2, 9, 16), key=keys_[1])  # grouped-query heads, a cached prefix
+    v = mx.random.normal((2, 2, 9, 16), key=keys_[2])
+    allowed = mx.arange(5)[:, None] + 4 >= mx.arange(9)[None]
+    masks = {"causal": "causal", "bool": allowed, None: None,
+             "additive": mx.where(allowed, 0.0, -1e9).astype(mx.float32)}
+    ours = cpu_kernels.attention(q, k, v, None, 0.25, masks[mask])
+    theirs = mx.fast.scaled_dot_product_attention(q, k, v, scale=0.25, mask=masks[mask])
+    assert np.allclose(np.array(ours), np.array(theirs), atol=1e-5)

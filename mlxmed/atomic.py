@@ -25,10 +25,18 @@ def atomic_file(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
             os.fsync(handle.fileno())
         _apply_umask(Path(tmp))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        raise
+        raise named(exc, path) from exc
+
+
+def named(exc: BaseException, path: Path) -> BaseException:
+    """``exc``, or for a file-system error without a file name (a failed write), the same
+    error naming ``path``, so the message says which output could not be written."""
+    if isinstance(exc, OSError) and not exc.filename and exc.errno:
+        return type(exc)(exc.errno, exc.strerror, str(path))
+    return exc
 
 
 @contextlib.contextmanager
@@ -44,10 +52,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield Path(tmp)
         _apply_umask(Path(tmp))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        raise
+        raise named(exc, path) from exc
 
 
 def write_text(path: str | Path, text: str) -> None:

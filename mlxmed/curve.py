@@ -20,7 +20,7 @@ from mlxmed.atomic import atomic_file, write_text
 from mlxmed.errors import MlxmedError
 from mlxmed.scoring import evaluate_chats
 from mlxmed.tasks import load_task
-from mlxmed.train import TrainSettings, read_chats, train
+from mlxmed.train import TrainSettings, read_chats, resolve_settings, train
 
 Event = Callable[[dict], None]
 
@@ -51,8 +51,9 @@ def run_point(task_path: Path, model_dir: Path, data_dir: Path, out_dir: Path, s
         adapter = run_dir / "adapters" / "best"
         point.update(run_dir=str(run_dir), best_step=result.best_step, status=result.status)
     on_event({"type": "testing", "n": size, "seed": seed, "notes": len(test_chats)})
+    layers = resolve_settings(settings, model_dir, task, 1)["layers"]
     metrics = evaluate_chats(task, model_dir, test_chats, adapter, lambda done, total: on_event(
-        {"type": "test_progress", "done": done, "total": total}))
+        {"type": "test_progress", "done": done, "total": total}), top_layers=layers)
     point.update(metric=metrics["headline_name"], value=metrics["headline"],
                  invalid=metrics["invalid"], test_notes=len(test_chats),
                  metrics={k: v for k, v in metrics.items() if k != "predictions"})

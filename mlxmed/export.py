@@ -62,6 +62,20 @@ def provenance(record: dict) -> dict[str, str]:
             "best_step": str(record.get("best_step"))}
 
 
+def check_adapter(adapter: Path) -> None:
+    """Refuse an adapter folder whose files are unreadable (a copy cut short, a bad disk)."""
+    import mlx.core as mx
+
+    for name, read in (("adapter_config.json", lambda p: json.loads(p.read_text("utf-8"))),
+                       ("adapters.safetensors", lambda p: mx.load(str(p)))):
+        try:
+            read(adapter / name)
+        except (OSError, ValueError, RuntimeError) as exc:
+            reason = str(exc).strip()
+            raise MlxmedError(f"{adapter / name}: damaged ({reason}); train the run again "
+                              "into a new --out") from exc
+
+
 def export_run(run_dir: str | Path, quant: str = "Q8_0", out: str | Path | None = None,
                adapter_only: bool = False, verify: bool = True, min_agreement: float = 0.9,
                verify_limit: int = 50,
@@ -76,6 +90,7 @@ def export_run(run_dir: str | Path, quant: str = "Q8_0", out: str | Path | None 
     adapter = run_dir / "adapters" / "best"
     if not (adapter / "adapters.safetensors").is_file():
         raise MlxmedError(f"{adapter}: no trained adapter; train first (or resume the run)")
+    check_adapter(adapter)
     default_name = f"{record['run_id']}-{'lora' if adapter_only else quant.lower()}.gguf"
     target = Path(out) if out else run_dir / default_name
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ long-note policy and are counted."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -53,7 +54,7 @@ class RowWriter:
         new = not path.exists() or path.stat().st_size == 0
         if not new:
             self._check_columns(path, columns)
-        self.handle = path.open("a", encoding="utf-8", newline="")
+        self.handle = path.open("ab", buffering=0)  # unbuffered: a row is on disk or not
         if new and not self.jsonl:
             self._write_line(self._csv_line(columns))
 
@@ -79,9 +80,19 @@ class RowWriter:
         return buffer.getvalue()
 
     def _write_line(self, line: str) -> None:
-        self.handle.write(line)
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
+        """Append one complete line; if the write fails (a full disk), cut the file back to
+        where it was, so it never ends in half a row."""
+        fd = self.handle.fileno()
+        size = os.fstat(fd).st_size
+        try:
+            data = memoryview(line.encode("utf-8"))
+            while data:
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.truncate(self.path, size)
+            raise
 
     def write(self, row: dict) -> None:
         if self.jsonl:

@@ -203,8 +203,10 @@ def read_jsonl(path: Path, *, encoding: str | None = None) -> ReadResult:
     return result
 
 
-def find_labels_csv(folder: Path, labels_csv: str | Path | None) -> Path:
-    """The labels file for a folder of notes: given, else labels.csv in or next to it."""
+def find_labels_csv(folder: Path, labels_csv: str | Path | None,
+                    optional: bool = False) -> Path | None:
+    """The labels file for a folder of notes: given, else labels.csv in or next to it (None
+    when ``optional`` and there is none)."""
     if labels_csv is not None:
         path = Path(labels_csv)
         if not path.is_file():
@@ -213,22 +215,46 @@ def find_labels_csv(folder: Path, labels_csv: str | Path | None) -> Path:
     for candidate in (folder / "labels.csv", folder.parent / "labels.csv"):
         if candidate.is_file():
             return candidate
+    if optional:
+        return None
     raise MlxmedError(f"{folder}: no labels.csv in or next to the folder; pass --labels-csv "
                       "with columns id and the label")
+
+
+def read_note_file(note_path: Path, encoding: str | None, problems: list[str]) -> str | None:
+    """The text of one ``.txt`` note, or None with the reason added to ``problems``."""
+    raw = note_path.read_bytes()
+    if b"\0" in raw:
+        problems.append(f"{note_path}: looks like a binary file (it contains NUL bytes), not a "
+                        "text note; convert it to plain text or move it out of the folder")
+        return None
+    text = decode(raw, note_path, encoding)
+    byte = not_utf8(text)
+    if byte:
+        line = text[:_NOT_UTF8.search(text).start()].count("\n") + 1
+        problems.append(f"{note_path} line {line}: byte {byte} is not UTF-8; save it as UTF-8 "
+                        "or rerun with --encoding cp1252 (or latin-1)")
+        return None
+    return text
 
 
 def read_folder(folder: Path, required: Sequence[str], *, labels_csv: str | Path | None = None,
                 encoding: str | None = None, text_field: str = "text",
                 id_field: str | None = None) -> ReadResult:
-    """Notes from ``folder/*.txt`` (id = file stem), labels from a CSV with an id column."""
-    labels_path = find_labels_csv(folder, labels_csv)
+    """Notes from ``folder/*.txt`` (id = file stem), labels from a CSV with an id column.
+
+    Without labels to read (extraction), every ``.txt`` file is a note and no CSV is needed.
+    Files with other extensions are not notes and are left alone.
+    """
     id_column = id_field or "id"
-    needed = [c for c in required if c != text_field]
-    labels = read_csv(labels_path, [id_column, *needed] if id_column not in needed else needed,
-                      encoding=encoding)
+    needed = [c for c in required if c not in (text_field, id_column)]
+    labels_path = find_labels_csv(folder, labels_csv, optional=not needed)
     files = {p.stem: p for p in sorted(folder.glob("*.txt"))}
     if not files:
         raise MlxmedError(f"{folder}: no .txt notes found; put one note per .txt file there")
+    if labels_path is None:
+        return _unlabelled_folder(folder, files, encoding, text_field, id_column)
+    labels = read_csv(labels_path, [id_column, *needed], encoding=encoding)
     digest = hashlib.sha256(labels_path.read_bytes())
     result = ReadResult([], folder, "", "txt-folder", list(labels.problems))
     labelled = set()
@@ -244,14 +270,9 @@ def read_folder(folder: Path, required: Sequence[str], *, labels_csv: str | Path
                                    f"in {folder}; add the note or remove the row")
             continue
         labelled.add(note_id)
-        raw = note_path.read_bytes()
-        digest.update(note_path.name.encode("utf-8") + b"\0" + raw)
-        text = decode(raw, note_path, encoding)
-        byte = not_utf8(text)
-        if byte:
-            line = text[:_NOT_UTF8.search(text).start()].count("\n") + 1
-            result.problems.append(f"{note_path} line {line}: byte {byte} is not UTF-8; save "
-                                   "it as UTF-8 or rerun with --encoding cp1252 (or latin-1)")
+        digest.update(note_path.name.encode("utf-8") + b"\0" + note_path.read_bytes())
+        text = read_note_file(note_path, encoding, result.problems)
+        if text is None:
             continue
         data = dict(record.data)
         data[text_field] = text
@@ -261,5 +282,19 @@ def read_folder(folder: Path, required: Sequence[str], *, labels_csv: str | Path
         if stem not in labelled:
             result.problems.append(f"{note_path}: no row with id '{stem}' in {labels_path.name}; "
                                    "label the note or move the file out of the folder")
+    result.sha256 = digest.hexdigest()
+    return result
+
+
+def _unlabelled_folder(folder: Path, files: dict[str, Path], encoding: str | None,
+                       text_field: str, id_column: str) -> ReadResult:
+    digest = hashlib.sha256()
+    result = ReadResult([], folder, "", "txt-folder")
+    for row, (stem, note_path) in enumerate(files.items(), start=1):
+        digest.update(note_path.name.encode("utf-8") + b"\0" + note_path.read_bytes())
+        text = read_note_file(note_path, encoding, result.problems)
+        if text is not None:
+            result.records.append(RawRecord(row, str(note_path.name),
+                                            {id_column: stem, text_field: text}, id=stem))
     result.sha256 = digest.hexdigest()
     return result

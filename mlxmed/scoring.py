@@ -224,16 +224,25 @@ def predict_all(predictor: Predictor, chats: list[Messages],
 
 
 def evaluate_chats(task: TaskSpec, model_dir, chats: list[Messages], adapter_dir=None,
-                   progress: Callable[[int, int], None] | None = None) -> dict:
+                   progress: Callable[[int, int], None] | None = None,
+                   top_layers: int | None = None) -> dict:
     """Answer held-out chats with the model (plus an adapter, if given) and score them against
-    the gold answers the chats carry. Returns the task metrics plus the predictions."""
+    the gold answers the chats carry. Returns the task metrics plus the predictions.
+
+    ``top_layers`` (at least the adapter's layer count) lets the frozen layers below them be
+    shared with other evaluations of the same model in this process (a learning curve)."""
     from mlx_lm import load
 
     from mlxmed.metrics import task_metrics
+    from mlxmed.trunk import FrozenTrunk, shared_store, supports_split
 
     model, _ = load(str(model_dir), adapter_path=str(adapter_dir) if adapter_dir else None)
     model.eval()
-    predictor = Predictor(task, model, ChatTokenizer(model_dir))
+    trunk = None
+    if top_layers and supports_split(model):
+        split = max(0, len(model.model.layers) - top_layers)
+        trunk = FrozenTrunk(model, top_layers, shared_store(model_dir, split))
+    predictor = Predictor(task, model, ChatTokenizer(model_dir), trunk=trunk)
     gold = [task.parse_answer(messages[-1]["content"]).value for messages in chats]
     predictions = predict_all(predictor, [messages[:-1] for messages in chats], progress)
     metrics = task_metrics(task, gold, [p.value for p in predictions])

@@ -353,6 +353,8 @@ class RunRecorder:
         self.run_dir, self.record = run_dir, record
         run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics_path = run_dir / "metrics.jsonl"
+        write_text(self.metrics_path, "".join(json.dumps(entry) + "\n"
+                                              for entry in record.get("history", [])))
         self.save()
 
     def log(self, entry: dict[str, Any]) -> None:
@@ -556,9 +558,13 @@ def train(task_path: str | Path, model_dir: str | Path, data_dir: str | Path,
     loss = functools.partial(answer_loss, split=trunk.split if trunk else 0)
     optimizer = optim.Adam(learning_rate=resolved["learning_rate"])
     step_offset = 0
+    if previous and not (run_dir / "adapters" / "last" / "state.json").is_file():
+        previous = None  # stopped before its first checkpoint: start over, same settings
     if previous:
         step_offset = load_checkpoint(model, optimizer, run_dir / "adapters" / "last")
         record = previous
+        # a run killed after its checkpoint may have logged later steps: they are redone
+        record["history"] = [e for e in record.get("history", []) if e["step"] <= step_offset]
         record.update(status="running", resumed_from_step=step_offset)
     else:
         record = _new_record(run_dir, task_path, task, model_dir, data_dir, train_path,

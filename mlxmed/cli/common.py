@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import click
 from rich.console import Console
 
@@ -9,6 +11,27 @@ from mlxmed.errors import MlxmedError
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+OS_ERROR_ADVICE = {
+    errno.ENOSPC: "the disk is full; free some space and rerun (use --resume where offered)",
+    errno.EFBIG: "the disk is full or the file is over this system's size limit; free "
+                 "some space or write elsewhere",
+    errno.EDQUOT: "your disk quota is used up; free some space and rerun",
+    errno.EACCES: "no permission; choose a folder you can write to (--out) or fix its rights",
+    errno.EPERM: "not permitted; choose a folder you can write to (--out) or fix its rights",
+    errno.EROFS: "the file system is read-only; choose another folder (--out)",
+    errno.ENOENT: "no such file or folder; check the path",
+    errno.ENOTDIR: "part of the path is a file, not a folder; check the path",
+    errno.EISDIR: "that is a folder; give a file name",
+}
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for a failed file operation: where, what, and what to do."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    advice = OS_ERROR_ADVICE.get(exc.errno, "check the path and the disk")
+    return f"{where}{exc.strerror or exc} ({advice}); nothing half-written was left behind"
 
 
 def fail(message: str) -> None:
@@ -36,6 +59,11 @@ def run_safely(command: click.Command, debug: bool = False) -> int:
         if debug:
             raise
         fail(str(exc))
+        return 1
+    except OSError as exc:
+        if debug:
+            raise
+        fail(os_error_line(exc))
         return 1
     except Exception as exc:  # noqa: BLE001 - the last line of defence for users
         if debug:

@@ -2,7 +2,7 @@
 VENV := .venv
 STAMP := $(VENV)/.mlxmed-installed
 
-.PHONY: demo test test-fast lint install clean
+.PHONY: demo test test-fast lint bench install clean
 
 demo: $(STAMP)
 	$(VENV)/bin/mlxmed demo
@@ -15,7 +15,13 @@ test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -m "not slow"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check mlxmed tests
+	$(VENV)/bin/ruff check mlxmed tests bench
+
+# Speed, memory and size against the alternatives (not part of `make test`); writes
+# bench/results.json and bench/RESULTS.md. Installs the `bench` extra (PyTorch CPU, PEFT).
+bench: $(STAMP)
+	$(VENV)/bin/pip install --quiet -e ".[bench]"
+	$(VENV)/bin/python bench/run.py
 
 install: $(STAMP)
 

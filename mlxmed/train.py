@@ -55,6 +55,7 @@ class TrainSettings:
     evals_per_epoch: int = 1
     val_limit: int = 100
     grad_checkpoint: bool = False
+    balance: bool = True
 
 
 @dataclass
@@ -147,6 +148,7 @@ class TokenizedDataset:
     def __init__(self, chats: list[list[dict[str, str]]], chat: ChatTokenizer,
                  max_seq_length: int) -> None:
         self.items = []
+        self.answers = [messages[-1]["content"] for messages in chats]
         for messages in chats:
             ids, offset = chat.example_ids(messages)
             if len(ids) > max_seq_length:
@@ -173,9 +175,31 @@ def shared_prefix_length(rows: list[tuple[list[int], int]]) -> int:
     return PAD_TO * (length // PAD_TO) if len(rows) > 1 else 0
 
 
+def epoch_order(dataset, batch_size: int, rng: np.random.Generator,
+                balance: bool) -> list[list[int]]:
+    """One epoch's batches of dataset indices, similar lengths together, in random order.
+
+    With ``balance``, the notes of the epoch are drawn (with replacement) so that every answer
+    (label) is equally likely: a class with few notes is then seen as often as a common one,
+    which is what a macro-averaged score needs; otherwise each note is used once.
+    """
+    answers = getattr(dataset, "answers", None)
+    count = len(dataset) - len(dataset) % batch_size
+    if balance and answers and len(set(answers)) > 1:
+        frequency = {answer: answers.count(answer) for answer in set(answers)}
+        weights = np.array([1.0 / frequency[answer] for answer in answers])
+        chosen = rng.choice(len(dataset), size=count, p=weights / weights.sum())
+    else:
+        chosen = np.arange(len(dataset))
+    order = sorted(chosen.tolist(), key=lambda i: (len(dataset[i][0]), i))
+    batches = [order[i: i + batch_size] for i in range(0, count, batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def iterate_batches(dataset, batch_size: int, max_seq_length: int, loop: bool = False,
                     seed: int | None = None, comm_group=None,
-                    share_prefix: bool = True, trunk=None) -> Iterator[tuple]:
+                    share_prefix: bool = True, trunk=None,
+                    balance: bool = False) -> Iterator[tuple]:
     """Length-bucketed batches: (tokens, [prompt length, length], answer positions, mask,
     prefix), where ``prefix`` is an empty array whose length says how many leading tokens all
     rows share (computed once per batch by :func:`answer_loss`).
@@ -189,17 +213,14 @@ def iterate_batches(dataset, batch_size: int, max_seq_length: int, loop: bool = 
     """
     import mlx.core as mx
 
-    order = sorted(range(len(dataset)), key=lambda i: len(dataset[i][0]))
-    batches = [order[i: i + batch_size] for i in range(0, len(order) - batch_size + 1,
-                                                        batch_size)]
-    if not batches:
+    if len(dataset) < batch_size:
         raise MlxmedError(f"need at least {batch_size} training notes for batch size "
                           f"{batch_size}; lower --batch-size")
     rng = np.random.default_rng(seed)
     everywhere = shared_prefix_length(dataset.items) if trunk is not None else 0
     while True:
-        for index in rng.permutation(len(batches)):
-            rows = [dataset[i] for i in batches[index]]
+        for batch in epoch_order(dataset, batch_size, rng, balance and loop):
+            rows = [dataset[i] for i in batch]
             # round shapes up so the compiled step is reused instead of recompiled per batch
             longest = 1 + PAD_TO * math.ceil(max(len(ids) for ids, _ in rows) / PAD_TO)
             width = 4 * math.ceil(max(len(ids) - offset for ids, offset in rows) / 4)
@@ -594,7 +615,9 @@ def train(task_path: str | Path, model_dir: str | Path, data_dir: str | Path,
     def batches(**kwargs):
         """The same batch sequence as an uninterrupted run, skipping what was trained."""
         kwargs.pop("seed", None)
-        stream = iterate_batches(seed=resolved["seed"], trunk=trunk, **kwargs)
+        stream = iterate_batches(seed=resolved["seed"], trunk=trunk,
+                                 balance=resolved["balance"] and task.kind == "classification",
+                                 **kwargs)
         if kwargs.get("loop"):
             for _ in range(step_offset):
                 next(stream)

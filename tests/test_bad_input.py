@@ -204,3 +204,19 @@ def test_any_csv_gives_a_result_or_one_clear_error(tmp_path_factory, rows, delim
     except MlxmedError as exc:
         assert "\n" not in str(exc).strip() or str(exc).count("\n") < 60  # a bounded report
         assert not (folder / "out").exists()
+
+
+def test_outputs_follow_the_users_umask(tmp_path):
+    """Temporary files are created private; the finished outputs get the umask's permissions."""
+    from mlxmed.data import run_data
+
+    notes = smoking_notes(tmp_path / "notes.csv")
+    for umask, expected in ((0o077, 0o600), (0o022, 0o644)):
+        previous = os.umask(umask)
+        try:
+            out = tmp_path / f"out-{umask:o}"
+            run_data(TASK, notes, out, sizes=())
+        finally:
+            os.umask(previous)
+        for path in (out / "summary.json", out / "train.jsonl"):
+            assert path.stat().st_mode & 0o777 == expected, (path, oct(path.stat().st_mode))

@@ -266,3 +266,28 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tiny_setup, tmp_path):
         np.testing.assert_allclose(np.array(ours[key]), np.array(theirs[key]), atol=1e-5)
     with pytest.raises(MlxmedError, match="already finished"):
         train(root / "task.yaml", model_dir, root / "data", run_dir, resume=True)
+
+
+def test_balanced_epochs_draw_every_label_equally_often():
+    from mlxmed.train import epoch_order
+
+    class Notes:
+        answers = ["UNKNOWN"] * 90 + ["SMOKER"] * 10
+        items = [([1] * (5 + i % 7), 3) for i in range(100)]
+
+        def __len__(self):
+            return 100
+
+        def __getitem__(self, index):
+            return self.items[index]
+
+    rng = np.random.default_rng(0)
+    plain = [i for batch in epoch_order(Notes(), 4, rng, balance=False) for i in batch]
+    assert sorted(plain) == list(range(100))  # each note once
+    drawn = [i for _ in range(20) for batch in epoch_order(Notes(), 4, rng, balance=True)
+             for i in batch]
+    share = sum(Notes.answers[i] == "SMOKER" for i in drawn) / len(drawn)
+    print(f"share of the rare label: {share:.3f} balanced, 0.100 plain")
+    assert 0.45 < share < 0.55
+    batches = epoch_order(Notes(), 4, rng, balance=True)
+    assert len(batches) == 25 and all(len(b) == 4 for b in batches)

@@ -358,6 +358,10 @@ def _summary(prepared: Prepared, read: ReadResult, counter: TokenCounter, max_le
     counts["total"] = {key: sum(counts[s][key] for s in SPLITS) for key in strata}
     skipped = [n for n in sorted(set(sizes)) if n not in prepared.subsets]
     notes = []
+    if read.skipped:
+        shown = ", ".join(read.skipped[:5]) + (", ..." if len(read.skipped) > 5 else "")
+        notes.append(f"{len(read.skipped)} file(s) in the folder are not .txt notes and were "
+                     f"left out: {shown}")
     if skipped:
         notes.append(f"subset sizes {', '.join(map(str, skipped))} skipped: the train split "
                      f"has only {len(splits['train'])} notes")
@@ -376,7 +380,8 @@ def _summary(prepared: Prepared, read: ReadResult, counter: TokenCounter, max_le
         "task": {"name": task.name, "kind": task.kind, "hash": task.spec_hash(),
                  "file": task.source},
         "input": {"path": str(read.source), "format": read.format, "sha256": read.sha256,
-                  "notes": sum(len(splits[s]) for s in SPLITS)},
+                  "notes": sum(len(splits[s]) for s in SPLITS),
+                  "skipped_files": read.skipped},
         "seed": seed,
         "fractions": {"valid": valid, "test": test},
         "stratified_by": "label" if task.kind == "classification"

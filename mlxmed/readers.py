@@ -46,6 +46,7 @@ class ReadResult:
     sha256: str
     format: str
     problems: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # files of a folder that are not notes
 
 
 def read_notes(path: str | Path, required: Sequence[str], *, labels_csv: str | Path | None = None,
@@ -252,11 +253,15 @@ def read_folder(folder: Path, required: Sequence[str], *, labels_csv: str | Path
     files = {p.stem: p for p in sorted(folder.glob("*.txt"))}
     if not files:
         raise MlxmedError(f"{folder}: no .txt notes found; put one note per .txt file there")
+    others = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix != ".txt"
+                    and p != labels_path and not p.name.startswith("."))
     if labels_path is None:
-        return _unlabelled_folder(folder, files, encoding, text_field, id_column)
+        result = _unlabelled_folder(folder, files, encoding, text_field, id_column)
+        result.skipped = others
+        return result
     labels = read_csv(labels_path, [id_column, *needed], encoding=encoding)
     digest = hashlib.sha256(labels_path.read_bytes())
-    result = ReadResult([], folder, "", "txt-folder", list(labels.problems))
+    result = ReadResult([], folder, "", "txt-folder", list(labels.problems), others)
     labelled = set()
     for record in labels.records:
         note_id = str(record.data.get(id_column, "")).strip()

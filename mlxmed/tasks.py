@@ -139,7 +139,7 @@ class TaskSpec:
         """sha256 of the canonical JSON of the spec (changes whenever the prompt could)."""
         data = self.to_dict()
         # the rendered scaffolding too, so a change of wording in mlxmed changes the hash
-        data["prompt"] = [self.system_prompt(), self.user_prefix(), self.user_suffix()]
+        data["prompt"] = [self.system_prompt(), self.user_prefix()]
         if "fields" in data:  # field order is part of the prompt and the answer: keep it
             data["fields"] = [[name, schema] for name, schema in data["fields"].items()]
         canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -201,21 +201,8 @@ class TaskSpec:
         parts += ["", self._phrase("note"), ""]
         return "\n".join(parts)
 
-    def user_suffix(self) -> str:
-        """What follows the note: the answer format again, right before the answer.
-
-        The instruction comes first so that every note shares it (computed once, see
-        :mod:`mlxmed.scoring`); repeating the expected answer after the note puts the question
-        next to the answer, which small models follow much better after a long note.
-        """
-        if self.kind == "classification":
-            reminder = self._phrase("one_of_answer") + ", ".join(self.label_names)
-        else:
-            reminder = self._phrase("json_hint")
-        return "\n\n" + reminder
-
     def user_message(self, text: str) -> str:
-        return self.user_prefix() + text.rstrip("\n") + self.user_suffix()
+        return self.user_prefix() + text
 
     def messages(self, text: str, answer: str | None = None) -> list[dict[str, str]]:
         """The chat for one note: system, user[, assistant]."""

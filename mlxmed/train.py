@@ -199,7 +199,7 @@ def epoch_order(dataset, batch_size: int, rng: np.random.Generator,
 def iterate_batches(dataset, batch_size: int, max_seq_length: int, loop: bool = False,
                     seed: int | None = None, comm_group=None,
                     share_prefix: bool = True, trunk=None,
-                    balance: bool = False) -> Iterator[tuple]:
+                    balance: bool = False, skip: int = 0) -> Iterator[tuple]:
     """Length-bucketed batches: (tokens, [prompt length, length], answer positions, mask,
     prefix), where ``prefix`` is an empty array whose length says how many leading tokens all
     rows share (computed once per batch by :func:`answer_loss`).
@@ -209,7 +209,8 @@ def iterate_batches(dataset, batch_size: int, max_seq_length: int, loop: bool = 
     the rest of each row (zero-padded), so the loss runs only the trainable top layers.
 
     Similar lengths share a batch (little padding); the answer positions are the last W
-    target positions of each row, W being the longest answer in the batch.
+    target positions of each row, W being the longest answer in the batch. The first ``skip``
+    batches are drawn but not built (a resumed run continues the same sequence).
     """
     import mlx.core as mx
 
@@ -220,6 +221,9 @@ def iterate_batches(dataset, batch_size: int, max_seq_length: int, loop: bool = 
     everywhere = shared_prefix_length(dataset.items) if trunk is not None else 0
     while True:
         for batch in epoch_order(dataset, batch_size, rng, balance and loop):
+            if skip > 0:
+                skip -= 1
+                continue
             rows = [dataset[i] for i in batch]
             # round shapes up so the compiled step is reused instead of recompiled per batch
             longest = 1 + PAD_TO * math.ceil(max(len(ids) for ids, _ in rows) / PAD_TO)
@@ -615,13 +619,9 @@ def train(task_path: str | Path, model_dir: str | Path, data_dir: str | Path,
     def batches(**kwargs):
         """The same batch sequence as an uninterrupted run, skipping what was trained."""
         kwargs.pop("seed", None)
-        stream = iterate_batches(seed=resolved["seed"], trunk=trunk,
-                                 balance=resolved["balance"] and task.kind == "classification",
-                                 **kwargs)
-        if kwargs.get("loop"):
-            for _ in range(step_offset):
-                next(stream)
-        return stream
+        return iterate_batches(seed=resolved["seed"], trunk=trunk,
+                               balance=resolved["balance"] and task.kind == "classification",
+                               skip=step_offset if kwargs.get("loop") else 0, **kwargs)
 
     started = time.perf_counter()
     status = "failed"

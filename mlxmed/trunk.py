@@ -17,7 +17,15 @@ import numpy as np
 from mlxmed.errors import MlxmedError
 
 SPLIT_ARCHITECTURES = ("llama", "mistral", "qwen2", "qwen3")
-DEFAULT_BUDGET_BYTES = 3 * 1024**3  # per model and split
+MAX_BUDGET_BYTES = 3 * 1024**3  # per model and split
+
+
+def default_budget() -> int:
+    """Memory for kept trunk outputs: a fifth of what is free (at most 3 GiB), so the cache
+    never crowds out the training it speeds up."""
+    from mlxmed.memory import available_memory_bytes
+
+    return min(MAX_BUDGET_BYTES, available_memory_bytes() // 5)
 
 
 def supports_split(model) -> bool:
@@ -64,8 +72,8 @@ def kept(caches: list) -> list[tuple]:
 class TrunkStore:
     """Trunk outputs kept in memory, up to a byte budget (beyond it they are recomputed)."""
 
-    def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES) -> None:
-        self.budget_bytes = budget_bytes
+    def __init__(self, budget_bytes: int | None = None) -> None:
+        self.budget_bytes = default_budget() if budget_bytes is None else budget_bytes
         self.stored_bytes = 0
         self.items: dict[tuple, object] = {}
 

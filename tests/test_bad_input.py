@@ -4,6 +4,7 @@ non-zero exit (or a documented skip), never a traceback, never a half-written ou
 from __future__ import annotations
 
 import csv
+import json
 import os
 import resource
 import shutil
@@ -66,6 +67,18 @@ def test_binary_file_among_txt_notes_is_named(tmp_path):
     result = run_cli("data", TASK, folder, "--out", out)
     assert_one_line_error(result, "p2.txt", "binary", "NUL")
     assert not out.exists()
+    # once fixed, the PDF is left out and counted in the summary
+    labels = ["PAST SMOKER", "UNKNOWN", "NON-SMOKER", "CURRENT SMOKER"]
+    rows = ["id,smoking_status"]
+    for i in range(24):
+        (folder / f"p{i}.txt").write_text(f"Note {i}. Stable.")
+        rows.append(f"p{i},{labels[i % 4]}")
+    (folder / "labels.csv").write_text("\n".join(rows) + "\n")
+    result = run_cli("data", TASK, folder, "--out", out)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["input"]["skipped_files"] == ["scan.pdf"]
+    assert "not .txt notes and were left out: scan.pdf" in " ".join(result.stdout.split())
 
 
 def test_windows_1252_notes_are_detected_then_read_with_encoding(tmp_path):

@@ -336,7 +336,7 @@ def test_long_notes_are_truncated_and_counted(tmp_path: Path) -> None:
             assert counter.chat_tokens(example.messages) <= 256
             if example.record.id.startswith("l"):
                 assert example.truncated and example.tokens > 256
-                assert example.messages[1]["content"].endswith("text END" + smoking().user_suffix())
+                assert example.messages[1]["content"].endswith("text END")
                 assert " […] " in example.messages[1]["content"]
     assert any("shortened" in note for note in prepared.summary["notes"])
 
@@ -357,7 +357,7 @@ def test_fit_chat_for_inference_leaves_room() -> None:
     messages, tokens, truncated = fit_chat(task, note, None, counter, 300, "n1")
     assert truncated and tokens > 300 and len(messages) == 2
     assert counter.chat_tokens(messages) <= 300
-    assert messages[1]["content"].endswith("x the end" + task.user_suffix())
+    assert messages[1]["content"].endswith("x the end")
     with pytest.raises(MlxmedError, match="n1: the prompt without the note already needs"):
         fit_chat(task, note, None, counter, 60, "n1")
 
@@ -509,15 +509,15 @@ def test_cli_with_a_converted_model(tmp_path: Path, tiny_models) -> None:
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["data", str(CARDIO), str(FIXTURES / "reports.jsonl"),
                                       "--out", str(out), "--model", str(model),
-                                      "--max-seq-length", "540", "--sizes", "5"])
+                                      "--max-seq-length", "470", "--sizes", "5"])
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     assert summary["tokens"]["method"] == "tokenizer"
-    assert summary["long_notes"]["max_seq_length"] == 540
-    assert summary["long_notes"]["total"] > 0 and "Notes over max_seq_length 540" in result.output
+    assert summary["long_notes"]["max_seq_length"] == 470
+    assert summary["long_notes"]["total"] > 0 and "Notes over max_seq_length 470" in result.output
     counter = TokenCounter(model)
     for line in read_jsonl(out / "train.jsonl"):
-        assert counter.chat_tokens(line["messages"]) <= 540
+        assert counter.chat_tokens(line["messages"]) <= 470
 
 
 def test_cli_error_is_one_line_and_non_zero(tmp_path: Path, monkeypatch, capsys) -> None:

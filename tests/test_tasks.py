@@ -188,9 +188,8 @@ def test_classification_prompt_puts_the_note_last() -> None:
     assert user.startswith("Classify smoking.\n")
     assert "- SMOKER: smokes now" in user
     assert "Answer with exactly one of: SMOKER, NON-SMOKER" in user
-    # the answer format comes again right after the note
-    assert user.endswith("\nNote:\nPt smokes.\n\nAnswer with exactly one of: SMOKER, NON-SMOKER")
-    assert user == task.user_prefix() + "Pt smokes." + task.user_suffix()
+    assert user.endswith("\nNote:\nPt smokes.\n")
+    assert user == task.user_prefix() + "Pt smokes.\n"
     assert chat[2]["content"] == "SMOKER"
     assert len(task.messages("x")) == 2
 
@@ -199,8 +198,7 @@ def test_extraction_prompt_lists_fields_before_the_note() -> None:
     task = task_from_dict(extraction())
     user = task.messages("EF 55 %")[1]["content"]
     lines = user.splitlines()
-    assert lines[-4:] == ["Note:", "EF 55 %", "",
-                          "Answer with one line of JSON with exactly these keys, in this order."]
+    assert lines[-2:] == ["Note:", "EF 55 %"]
     assert "- lv_ef (integer 5 to 90, unit %, or null): ejection fraction" in lines
     assert '- rhythm (one of: "SR", "AF", or null)' in lines
     assert '- diagnoses (list of: "CAD", "HTN")' in lines
@@ -219,7 +217,7 @@ def test_german_scaffolding_and_custom_system() -> None:
     task = task_from_dict(extraction(language="de", system="Sei knapp."))
     chat = task.messages("Befund")
     assert chat[0]["content"] == "Sei knapp."
-    assert chat[1]["content"].endswith("\nText:\nBefund\n\n" + task._phrase("json_hint"))
+    assert chat[1]["content"].endswith("\nText:\nBefund")
     assert "Felder:" in chat[1]["content"]
 
 

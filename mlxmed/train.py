@@ -413,6 +413,7 @@ class TrainingMonitor:
         self.evals_without_gain = 0
         self._tokens_at_report = TOKEN_COUNTER[0]
         self._time_at_report = time.perf_counter()
+        self._step_at_report = 0
         self._eval_seconds = 0.0
 
     def _gold(self, messages):
@@ -423,11 +424,14 @@ class TrainingMonitor:
         now = time.perf_counter()
         tokens = TOKEN_COUNTER[0] - self._tokens_at_report
         seconds = now - self._time_at_report - self._eval_seconds
+        steps = info["iteration"] - self._step_at_report
         self._tokens_at_report, self._time_at_report, self._eval_seconds = (
             TOKEN_COUNTER[0], now, 0.0)
+        self._step_at_report = info["iteration"]
         entry = {"type": "train", "step": info["iteration"] + self.step_offset,
                  "loss": info["train_loss"],
                  "tokens_per_second": tokens / seconds if seconds > 0 else None,
+                 "seconds_per_step": seconds / steps if steps > 0 else None,
                  "peak_memory_gb": info["peak_memory"]}
         self.recorder.log(entry)
         self.on_event(entry)

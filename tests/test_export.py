@@ -27,7 +27,9 @@ def tiny_run(tiny_setup, tmp_path_factory):
     root, model_dir = tiny_setup
     run_dir = tmp_path_factory.mktemp("export") / "run"
     train(root / "task.yaml", model_dir, root / "data", run_dir,
-          TrainSettings(iters=6, batch_size=4, learning_rate=1e-2, patience=10))
+          # unbalanced: the adapter the F16 tolerance below was set for (the adapter of a
+          # balanced run is another model; its F16 export differed by up to 0.18)
+          TrainSettings(iters=6, batch_size=4, learning_rate=1e-2, patience=10, balance=False))
     return run_dir, model_dir
 
 

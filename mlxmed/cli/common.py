@@ -27,11 +27,18 @@ OS_ERROR_ADVICE = {
 }
 
 
+WRITE_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EACCES, errno.EPERM,
+                errno.EROFS}
+
+
 def os_error_line(exc: OSError) -> str:
     """One line for a failed file operation: where, what, and what to do."""
     where = f"{exc.filename}: " if exc.filename else ""
     advice = OS_ERROR_ADVICE.get(exc.errno, "check the path and the disk")
-    return f"{where}{exc.strerror or exc} ({advice}); nothing half-written was left behind"
+    line = f"{where}{exc.strerror or exc} ({advice})"
+    if exc.errno in WRITE_ERRORS:  # outputs are written atomically or row by row
+        line += "; nothing half-written was left behind"
+    return line
 
 
 def fail(message: str) -> None:

@@ -641,6 +641,9 @@ def train(task_path: str | Path, model_dir: str | Path, data_dir: str | Path,
         status = "early_stopped"
     except KeyboardInterrupt:
         status = "interrupted"
+        # Ctrl-C can land after an update reached the weights but before the loop counted
+        # it; the optimizer's own step count always matches the weights it updated
+        monitor.current_step = int(optimizer.step.item())
         save_adapter(model, run_dir / "adapters" / "last", resolved, monitor.current_step,
                      optimizer)
     finally:

@@ -62,8 +62,11 @@ def test_training_stopped_at_a_random_moment_resumes_to_the_same_adapter(tiny_se
     code = interrupt(mlxmed(*base, "--out", str(run_dir)), rng.uniform(0.3, 1.0) * duration,
                      sig)
     print(f"seed {seed}: stopped with {sig.name} at exit code {code}")
-    if code != 0:  # stopped before the end: resume it (a new run if not even begun)
-        resume = ["--resume"] if (run_dir / "run.json").exists() else []
+    record_path = run_dir / "run.json"
+    finished = record_path.exists() and json.loads(record_path.read_text())["status"] == \
+        "finished"  # (a signal in the last moments can land after the run's end)
+    if code != 0 and not finished:  # resume it (a new run if it had not even begun)
+        resume = ["--resume"] if record_path.exists() else []
         result = subprocess.run(mlxmed(*base, "--out", str(run_dir), *resume),
                                 capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr

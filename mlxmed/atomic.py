@@ -14,21 +14,11 @@ from typing import IO
 @contextlib.contextmanager
 def atomic_file(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Write to a temporary file next to ``path``; rename it over ``path`` on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        kwargs = {} if "b" in mode else {"encoding": encoding, "newline": ""}
-        with os.fdopen(fd, mode, **kwargs) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        _apply_umask(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise named(exc, path) from exc
+    kwargs = {} if "b" in mode else {"encoding": encoding, "newline": ""}
+    with atomic_path(path, suffix=".tmp") as tmp, open(tmp, mode, **kwargs) as handle:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def named(exc: BaseException, path: Path) -> BaseException:
@@ -40,13 +30,14 @@ def named(exc: BaseException, path: Path) -> BaseException:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """A temporary path next to ``path`` for writers that need a file name (GGUF, safetensors);
-    renamed over ``path`` only if the block succeeds, removed otherwise."""
+    renamed over ``path`` only if the block succeeds, removed otherwise. The temporary name
+    ends in ``suffix`` (default: ``.partial`` plus the suffix of ``path``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".partial{path.suffix}",
-                               dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent,
+                               suffix=f".partial{path.suffix}" if suffix is None else suffix)
     os.close(fd)
     try:
         yield Path(tmp)

@@ -222,9 +222,10 @@ def find_labels_csv(folder: Path, labels_csv: str | Path | None,
                       "with columns id and the label")
 
 
-def read_note_file(note_path: Path, encoding: str | None, problems: list[str]) -> str | None:
-    """The text of one ``.txt`` note, or None with the reason added to ``problems``."""
-    raw = note_path.read_bytes()
+def note_text(raw: bytes, note_path: Path, encoding: str | None,
+              problems: list[str]) -> str | None:
+    """The text of one ``.txt`` note (its bytes ``raw``), or None with the reason added to
+    ``problems``."""
     if b"\0" in raw:
         problems.append(f"{note_path}: looks like a binary file (it contains NUL bytes), not a "
                         "text note; convert it to plain text or move it out of the folder")
@@ -275,8 +276,9 @@ def read_folder(folder: Path, required: Sequence[str], *, labels_csv: str | Path
                                    f"in {folder}; add the note or remove the row")
             continue
         labelled.add(note_id)
-        digest.update(note_path.name.encode("utf-8") + b"\0" + note_path.read_bytes())
-        text = read_note_file(note_path, encoding, result.problems)
+        raw = note_path.read_bytes()
+        digest.update(note_path.name.encode("utf-8") + b"\0" + raw)
+        text = note_text(raw, note_path, encoding, result.problems)
         if text is None:
             continue
         data = dict(record.data)
@@ -296,8 +298,9 @@ def _unlabelled_folder(folder: Path, files: dict[str, Path], encoding: str | Non
     digest = hashlib.sha256()
     result = ReadResult([], folder, "", "txt-folder")
     for row, (stem, note_path) in enumerate(files.items(), start=1):
-        digest.update(note_path.name.encode("utf-8") + b"\0" + note_path.read_bytes())
-        text = read_note_file(note_path, encoding, result.problems)
+        raw = note_path.read_bytes()
+        digest.update(note_path.name.encode("utf-8") + b"\0" + raw)
+        text = note_text(raw, note_path, encoding, result.problems)
         if text is not None:
             result.records.append(RawRecord(row, str(note_path.name),
                                             {id_column: stem, text_field: text}, id=stem))

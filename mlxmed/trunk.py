@@ -107,16 +107,10 @@ def shared_store(model_dir, split: int) -> TrunkStore:
 def top_caches(model, split: int, prefix_hidden, rows: int = 1) -> list:
     """KV caches of the top layers holding the shared prompt start (trunk states
     ``prefix_hidden``), repeated for ``rows`` rows; differentiable, as training needs."""
-    import mlx.core as mx
-
     layers = model.model.layers[split:]
     caches = new_caches(len(layers))
     run_layers(layers, prefix_hidden, caches)
-    if rows > 1:
-        for cache in caches:
-            cache.keys = mx.repeat(cache.keys[:, :, : cache.offset], rows, axis=0)
-            cache.values = mx.repeat(cache.values[:, :, : cache.offset], rows, axis=0)
-    return caches
+    return filled_caches(kept(caches), rows) if rows > 1 else caches
 
 
 def top_pass(model, split: int, hidden, caches):
@@ -151,8 +145,8 @@ class FrozenTrunk:
             return self._bottom_pass(ids, caches), kept(caches)
         return self.store.get(("prefix", *ids), compute)
 
-    def _after_prefix(self, prefix_ids: list[int], rows: int = 1) -> list:
-        return filled_caches(self.prefix(prefix_ids)[1], rows) if self.split else []
+    def _after_prefix(self, prefix_ids: list[int]) -> list:
+        return filled_caches(self.prefix(prefix_ids)[1]) if self.split else []
 
     def note(self, ids: list[int], shared: int):
         """Hidden states (1, len(ids) - shared, H) of ``ids[shared:]`` after the trunk."""

@@ -3,6 +3,7 @@ extraction (a train/inference template mismatch is the classic silent failure)."
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -34,13 +35,19 @@ def _environment() -> ImmutableSandboxedEnvironment:
     return env
 
 
+@functools.lru_cache(maxsize=8)
+def _compiled(template: str):
+    """A template is compiled once (a note's prompt is rendered several times)."""
+    return _environment().from_string(template)
+
+
 def render_chat(template: str, messages: list[Message], add_generation_prompt: bool = False,
                 bos_token: str = "", eos_token: str = "") -> str:
     """Render ``messages`` with a (Hugging Face style) Jinja chat template, sandboxed."""
     try:
-        compiled = _environment().from_string(template)
-        return compiled.render(messages=messages, add_generation_prompt=add_generation_prompt,
-                               bos_token=bos_token, eos_token=eos_token)
+        return _compiled(template).render(messages=messages,
+                                          add_generation_prompt=add_generation_prompt,
+                                          bos_token=bos_token, eos_token=eos_token)
     except Exception as exc:  # sandbox violations, syntax errors, template-raised errors
         raise MlxmedError(f"the model's chat template could not be rendered: {exc}; "
                           "re-convert the model or report the template") from exc

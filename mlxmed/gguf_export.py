@@ -12,7 +12,7 @@ import gguf
 import numpy as np
 
 from mlxmed.errors import MlxmedError
-from mlxmed.gguf_import import HF_TENSORS_BLOCK, HF_TENSORS_GLOBAL
+from mlxmed.gguf_import import HF_TENSORS_GLOBAL, block_tensor_names
 from mlxmed.gguf_tokenizer import LLAMA3_PATTERN, QWEN2_PATTERN
 
 # mlx-lm model_type -> (GGUF architecture, Q/K rows permuted like convert_hf_to_gguf.py)
@@ -20,6 +20,7 @@ EXPORT_ARCHS: dict[str, tuple[gguf.MODEL_ARCH, bool]] = {
     "llama": (gguf.MODEL_ARCH.LLAMA, True),
     "mistral": (gguf.MODEL_ARCH.LLAMA, True),
     "qwen2": (gguf.MODEL_ARCH.QWEN2, False),
+    "qwen3": (gguf.MODEL_ARCH.QWEN3, False),
 }
 
 
@@ -50,7 +51,7 @@ def gguf_tensor_names(arch: gguf.MODEL_ARCH, n_blocks: int) -> dict[str, str]:
     """Hugging Face module name -> GGUF tensor base name."""
     name_map = gguf.TensorNameMap(arch, n_blocks)
     names = HF_TENSORS_GLOBAL + [f"model.layers.{i}.{n}" for i in range(n_blocks)
-                                 for n in HF_TENSORS_BLOCK]
+                                 for n in block_tensor_names(arch)]
     return {hf: name_map.get_name(hf) for hf in names}
 
 

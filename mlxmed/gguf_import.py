@@ -22,7 +22,10 @@ from mlxmed.gguf_tokenizer import GGUFVocab, build_tokenizer, tokenizer_config
 SUPPORTED_ARCHS: dict[str, tuple[gguf.MODEL_ARCH, str, bool]] = {
     "llama": (gguf.MODEL_ARCH.LLAMA, "llama", True),
     "qwen2": (gguf.MODEL_ARCH.QWEN2, "qwen2", False),
+    "qwen3": (gguf.MODEL_ARCH.QWEN3, "qwen3", False),
 }
+HF_ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
+                    "qwen3": "Qwen3ForCausalLM"}
 # GGUF tensor type -> (bits, group size) for the quantized types MLX reads natively
 QUANTIZED_TYPES = {"Q4_0": (4, 32), "Q4_1": (4, 32), "Q8_0": (8, 32)}
 FLOAT_TYPES = {"F32", "F16", "BF16"}
@@ -32,6 +35,13 @@ HF_TENSORS_BLOCK = [
     "input_layernorm", "post_attention_layernorm", "self_attn.q_proj", "self_attn.k_proj",
     "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj",
 ]
+# per-head RMS norms of queries and keys (Qwen3)
+HF_TENSORS_QK_NORM = ["self_attn.q_norm", "self_attn.k_norm"]
+
+
+def block_tensor_names(arch: gguf.MODEL_ARCH) -> list[str]:
+    """The Hugging Face module names inside one transformer block of ``arch``."""
+    return HF_TENSORS_BLOCK + (HF_TENSORS_QK_NORM if arch == gguf.MODEL_ARCH.QWEN3 else [])
 
 
 @dataclass
@@ -144,7 +154,7 @@ def hf_config(info: GGUFModelInfo) -> dict:
     hidden = int(get("embedding_length"))
     config = {
         "model_type": SUPPORTED_ARCHS[arch][1],
-        "architectures": ["LlamaForCausalLM" if arch == "llama" else "Qwen2ForCausalLM"],
+        "architectures": [HF_ARCHITECTURES[arch]],
         "hidden_size": hidden,
         "intermediate_size": int(get("feed_forward_length")),
         "num_hidden_layers": int(get("block_count")),
@@ -169,7 +179,7 @@ def gguf_to_hf_names(arch: str, n_blocks: int) -> dict[str, str]:
     name_map = gguf.TensorNameMap(SUPPORTED_ARCHS[arch][0], n_blocks)
     mapping: dict[str, str] = {}
     hf_names = HF_TENSORS_GLOBAL + [f"model.layers.{i}.{n}" for i in range(n_blocks)
-                                    for n in HF_TENSORS_BLOCK]
+                                    for n in block_tensor_names(SUPPORTED_ARCHS[arch][0])]
     for hf_name in hf_names:
         gguf_name = name_map.get_name(hf_name)
         if gguf_name is None:

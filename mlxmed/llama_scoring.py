@@ -1,7 +1,7 @@
 """Answers from a GGUF model with llama.cpp, the same way the MLX side gives them: label
-scoring for classification (one pass over the note, labels as continuations, the KV cache of
-the part shared with the previous note reused) and grammar-constrained greedy decoding for
-extraction."""
+scoring for classification (one pass over the note, the KV cache of the part shared with the
+previous note reused; labels that share their first tokens need a few more tokens) and
+grammar-constrained greedy decoding for extraction."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 
 from mlxmed.llama_runtime import open_gguf
 from mlxmed.prompting import ChatTokenizer, LlamaChatTokenizer, Messages
-from mlxmed.scoring import Prediction, common_prefix, label_prediction
+from mlxmed.scoring import Prediction, branch_points, common_prefix, label_prediction
 from mlxmed.tasks import TaskSpec
 
 
@@ -42,6 +42,7 @@ class LlamaPredictor:
         # without a model folder, render and tokenize from the GGUF file itself
         self.chat = chat or LlamaChatTokenizer(self.llm, gguf_path)
         self._label_ids: list[list[int]] | None = None
+        self._branches: dict[tuple[int, ...], list[int]] = {}
         self._grammar = None
 
     def answer_budget(self) -> int:
@@ -67,19 +68,32 @@ class LlamaPredictor:
         labels = self.task.label_names
         if self._label_ids is None:
             self._label_ids = [self.chat.answer_ids(messages, label) for label in labels]
-        prompt = self.chat.prompt_ids(messages)
-        base = self._prefill(prompt)
+            self._branches = branch_points(self._label_ids)
+        base = self._prefill(self.chat.prompt_ids(messages))
+        logprobs = [np.zeros(len(ids)) for ids in self._label_ids]
         first = _log_softmax(last_logits(self.llm))
-        scores = np.zeros(len(labels))
-        for index, ids in enumerate(self._label_ids):
-            total = first[ids[0]]
-            self.llm.n_tokens = base
-            for previous, token in zip(ids[:-1], ids[1:], strict=True):
-                self.llm.eval([previous])  # one token: its logits score the next one
-                total += _log_softmax(last_logits(self.llm))[token]
-            scores[index] = total
-        self.llm.n_tokens = base
-        return label_prediction(labels, scores)
+        for index in self._branches.get((), []):
+            logprobs[index][0] = first[self._label_ids[index][0]]
+        self._score_later_branches(base, logprobs)
+        return label_prediction(labels, self._label_ids, logprobs)
+
+    def _score_later_branches(self, base: int, logprobs: list[np.ndarray]) -> None:
+        """Fill in the log-probabilities at branch points after the first answer token: each
+        point's answer prefix is evaluated after the prompt (in prefix order, so a point
+        reuses the tokens of the one before), then the cache is cut back to the prompt."""
+        llm, label_ids = self.llm, self._label_ids
+        try:
+            for prefix, members in sorted(self._branches.items()):
+                if not prefix:
+                    continue
+                cached = llm.input_ids[base: llm.n_tokens].tolist()
+                llm.n_tokens = base + common_prefix(cached, list(prefix[:-1]))
+                llm.eval(list(prefix[llm.n_tokens - base:]))
+                row = _log_softmax(last_logits(llm))
+                for index in members:
+                    logprobs[index][len(prefix)] = row[label_ids[index][len(prefix)]]
+        finally:
+            llm.n_tokens = base
 
     def _generate(self, messages: Messages) -> Prediction:
         from llama_cpp import LlamaGrammar

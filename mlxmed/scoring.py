@@ -87,9 +87,9 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 
 def score_labels(model, prompt: list[int], label_ids: list[list[int]],
-                 prefix: PrefixCache | None = None, shared: int = 0) -> np.ndarray:
-    """Log-probability of each complete label answer (label tokens + end of turn) after the
-    prompt ids. The prompt is run through the model once (its first ``shared`` tokens from
+                 prefix: PrefixCache | None = None, shared: int = 0) -> list[np.ndarray]:
+    """Token log-probabilities of each complete label answer (label tokens + end of turn)
+    after the prompt ids. The prompt is run through the model once (its first ``shared`` tokens from
     ``prefix``); the label continuations then share its KV cache.
     """
     import mlx.core as mx
@@ -103,7 +103,7 @@ def score_labels(model, prompt: list[int], label_ids: list[list[int]],
             layer_cache.values = mx.repeat(values[:, :, : layer_cache.offset], n, axis=0)
     logits = project(model, hidden_states(model, mx.array(label_batch(prompt, label_ids)),
                                           cache=cache))
-    return label_scores(logits, label_ids)
+    return label_token_logprobs(logits, label_ids)
 
 
 def label_batch(prompt: list[int], label_ids: list[list[int]]) -> np.ndarray:
@@ -115,18 +115,17 @@ def label_batch(prompt: list[int], label_ids: list[list[int]]) -> np.ndarray:
     return batch
 
 
-def label_scores(logits, label_ids: list[list[int]]) -> np.ndarray:
-    """Sum of each label's token log-probabilities, from the logits of :func:`label_batch`."""
+def label_token_logprobs(logits, label_ids: list[list[int]]) -> list[np.ndarray]:
+    """Each label's token log-probabilities, from the logits of :func:`label_batch`."""
     import mlx.core as mx
 
     logprobs = np.array((logits - mx.logsumexp(logits, axis=-1, keepdims=True))
                         .astype(mx.float32))
-    return np.array([sum(logprobs[row, pos, token] for pos, token in enumerate(ids))
-                     for row, ids in enumerate(label_ids)])
+    return [logprobs[row, np.arange(len(ids)), ids] for row, ids in enumerate(label_ids)]
 
 
 def trunk_score_labels(trunk, prompt: list[int], label_ids: list[list[int]], shared: int,
-                       top_prefix: dict) -> np.ndarray:
+                       top_prefix: dict) -> list[np.ndarray]:
     """:func:`score_labels` running only the top layers, on trunk states of the frozen layers.
 
     ``top_prefix`` keeps the top layers' keys/values of the shared prompt start while the
@@ -143,16 +142,65 @@ def trunk_score_labels(trunk, prompt: list[int], label_ids: list[list[int]], sha
     if note is not None:
         top_pass(model, split, note, caches)
     rows = filled_caches(kept(caches), len(label_ids))
-    return label_scores(project(model, top_pass(model, split, labels, rows)), label_ids)
+    return label_token_logprobs(project(model, top_pass(model, split, labels, rows)), label_ids)
 
 
-def label_prediction(labels: list[str], scores: np.ndarray) -> Prediction:
-    """The most likely label, with every label's probability among the labels."""
-    probabilities = np.exp(scores - scores.max())
+def label_prediction(labels: list[str], label_ids: list[list[int]],
+                     token_logprobs: list[np.ndarray]) -> Prediction:
+    """The label a grammar-constrained greedy decoder writes, with every label's probability
+    under that decoder.
+
+    ``token_logprobs[i][j]`` is the model's log-probability of token ``j`` of label ``i``'s
+    answer ids. Restricted to the label set, the model chooses between the tokens that can
+    follow at each point where labels part ways; elsewhere the next token is forced. A label's
+    probability is the product of its choices, so the probabilities sum to 1, and only the
+    branch points need the model's logits (the rest may hold any value).
+    """
+    choices = branch_choices(label_ids, token_logprobs)
+    probabilities = np.exp(choices - choices.max())
     probabilities /= probabilities.sum()
-    best = int(np.argmax(scores))
+    best = _greedy_label(label_ids, token_logprobs, choices)
     return Prediction(labels[best], labels[best], float(probabilities[best]),
                       probabilities=dict(zip(labels, map(float, probabilities), strict=True)))
+
+
+def branch_points(label_ids: list[list[int]]) -> dict[tuple[int, ...], list[int]]:
+    """Answer prefixes after which labels part ways, with the labels that go through each."""
+    through: dict[tuple[int, ...], list[int]] = {}
+    for index, ids in enumerate(label_ids):
+        for depth in range(len(ids)):
+            through.setdefault(tuple(ids[:depth]), []).append(index)
+    return {prefix: members for prefix, members in through.items()
+            if len({label_ids[i][len(prefix)] for i in members}) > 1}
+
+
+def branch_choices(label_ids: list[list[int]], token_logprobs: list[np.ndarray]) -> np.ndarray:
+    """Each label's log-probability under constrained decoding: at every branch point on its
+    path, its token's log-probability renormalised over the tokens the labels allow there."""
+    totals = np.zeros(len(label_ids))
+    for prefix, members in branch_points(label_ids).items():
+        depth = len(prefix)
+        allowed = {label_ids[i][depth]: token_logprobs[i][depth] for i in members}
+        norm = np.logaddexp.reduce(np.array(list(allowed.values()), dtype=np.float64))
+        for i in members:
+            totals[i] += token_logprobs[i][depth] - norm
+    return totals
+
+
+def _greedy_label(label_ids: list[list[int]], token_logprobs: list[np.ndarray],
+                  choices: np.ndarray) -> int:
+    """Follow the most likely allowed token at every branch point."""
+    candidates, depth = list(range(len(label_ids))), 0
+    while len(candidates) > 1:
+        going_on = [i for i in candidates if len(label_ids[i]) > depth]
+        if len(going_on) < len(candidates):
+            # a label ends where others go on (no end-of-answer token to compare): fall back
+            # to the constrained probabilities
+            return max(candidates, key=lambda i: choices[i])
+        leader = max(going_on, key=lambda i: token_logprobs[i][depth])
+        candidates = [i for i in going_on if label_ids[i][depth] == label_ids[leader][depth]]
+        depth += 1
+    return candidates[0]
 
 
 class Predictor:
@@ -187,11 +235,11 @@ class Predictor:
         prompt = self.chat.prompt_ids(messages)
         shared = self.shared_length(prompt)
         if self.trunk is not None:
-            scores = trunk_score_labels(self.trunk, prompt, self._label_ids, shared,
-                                        self._top_prefix)
+            logprobs = trunk_score_labels(self.trunk, prompt, self._label_ids, shared,
+                                          self._top_prefix)
         else:
-            scores = score_labels(self.model, prompt, self._label_ids, self.prefix, shared)
-        return label_prediction(labels, scores)
+            logprobs = score_labels(self.model, prompt, self._label_ids, self.prefix, shared)
+        return label_prediction(labels, self._label_ids, logprobs)
 
     def _generate(self, messages: Messages) -> Prediction:
         import mlx.core as mx

@@ -175,6 +175,20 @@ def shared_prefix_length(rows: list[tuple[list[int], int]]) -> int:
     return PAD_TO * (length // PAD_TO) if len(rows) > 1 else 0
 
 
+def learning_rate_schedule(peak: float, iters: int):
+    """Linear warm-up over the first tenth of the steps, then cosine decay to a tenth of
+    ``peak``: the usual fine-tuning schedule, which keeps the first noisy updates small and
+    lets the last ones settle instead of bouncing at the peak rate."""
+    import mlx.optimizers as optim
+
+    warmup = max(1, iters // 10)
+    if iters <= warmup:
+        return optim.linear_schedule(peak / warmup, peak, max(1, iters))
+    return optim.join_schedules(
+        [optim.linear_schedule(peak / warmup, peak, warmup),
+         optim.cosine_decay(peak, iters - warmup, end=peak / 10)], [warmup])
+
+
 def epoch_order(dataset, batch_size: int, rng: np.random.Generator,
                 balance: bool) -> list[list[int]]:
     """One epoch's batches of dataset indices, similar lengths together, in random order.
@@ -585,7 +599,8 @@ def train(task_path: str | Path, model_dir: str | Path, data_dir: str | Path,
                            resolved["rank"], "dropout": 0.0})
     trunk = frozen_trunk(model, model_dir, resolved)
     loss = functools.partial(answer_loss, split=trunk.split if trunk else 0)
-    optimizer = optim.Adam(learning_rate=resolved["learning_rate"])
+    optimizer = optim.Adam(learning_rate=learning_rate_schedule(resolved["learning_rate"],
+                                                                resolved["iters"]))
     step_offset = 0
     if previous and not (run_dir / "adapters" / "last" / "state.json").is_file():
         previous = None  # stopped before its first checkpoint: start over, same settings

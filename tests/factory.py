@@ -41,7 +41,7 @@ CORPUS = [
 class TinyConfig:
     """Shape of a tiny model: every matrix dimension is a multiple of 32 (GGUF block size)."""
 
-    arch: str = "llama"          # "llama" or "qwen2"
+    arch: str = "llama"          # "llama", "qwen2" or "qwen3"
     hidden: int = 64
     layers: int = 2
     heads: int = 4
@@ -53,6 +53,11 @@ class TinyConfig:
     tie_embeddings: bool = False
     vocab_size: int = 512
     seed: int = 0
+
+    @property
+    def head_dim(self) -> int:
+        """Qwen3 heads are wider than hidden / heads (as in the real models)."""
+        return 2 * self.hidden // self.heads if self.arch == "qwen3" else self.hidden // self.heads
 
 
 def train_tokenizer(vocab_size: int = 512) -> Tokenizer:
@@ -94,7 +99,7 @@ def train_sentencepiece(vocab_size: int = 420) -> tuple[list[str], list[float], 
 def random_weights(cfg: TinyConfig, n_vocab: int) -> dict[str, np.ndarray]:
     """Random float32 weights in Hugging Face naming, scaled so logits have a clear spread."""
     rng = np.random.default_rng(cfg.seed)
-    head_dim = cfg.hidden // cfg.heads
+    head_dim = cfg.head_dim
 
     def mat(rows: int, cols: int) -> np.ndarray:
         return (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32)
@@ -121,6 +126,9 @@ def random_weights(cfg: TinyConfig, n_vocab: int) -> dict[str, np.ndarray]:
             for proj, size in (("q", cfg.heads), ("k", cfg.kv_heads), ("v", cfg.kv_heads)):
                 w[p + f"self_attn.{proj}_proj.bias"] = (
                     0.1 * rng.standard_normal(size * head_dim)).astype(np.float32)
+        if cfg.arch == "qwen3":
+            w[p + "self_attn.q_norm.weight"] = norm(head_dim)
+            w[p + "self_attn.k_norm.weight"] = norm(head_dim)
     return w
 
 
@@ -128,7 +136,9 @@ def hf_config(cfg: TinyConfig, n_vocab: int) -> dict:
     model_type = cfg.arch
     return {
         "model_type": model_type,
-        "architectures": ["LlamaForCausalLM" if cfg.arch == "llama" else "Qwen2ForCausalLM"],
+        "architectures": [{"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
+                           "qwen3": "Qwen3ForCausalLM"}[cfg.arch]],
+        "head_dim": cfg.head_dim,
         "hidden_size": cfg.hidden, "intermediate_size": cfg.intermediate,
         "num_hidden_layers": cfg.layers, "num_attention_heads": cfg.heads,
         "num_key_value_heads": cfg.kv_heads, "rms_norm_eps": cfg.eps,
@@ -172,7 +182,8 @@ def write_gguf(path: Path, cfg: TinyConfig | None = None, qtype: str = "F32",
     spm_vocab = train_sentencepiece() if vocab == "spm" else None
     n_vocab = len(spm_vocab[0]) if spm_vocab else tokenizer.get_vocab_size()
     weights = random_weights(cfg, n_vocab)
-    arch = gguf.MODEL_ARCH.LLAMA if cfg.arch == "llama" else gguf.MODEL_ARCH.QWEN2
+    arch = {"llama": gguf.MODEL_ARCH.LLAMA, "qwen2": gguf.MODEL_ARCH.QWEN2,
+            "qwen3": gguf.MODEL_ARCH.QWEN3}[cfg.arch]
     writer = gguf.GGUFWriter(str(path), cfg.arch)
     writer.add_name(f"tiny-{cfg.arch}")
     writer.add_context_length(cfg.context)
@@ -183,7 +194,10 @@ def write_gguf(path: Path, cfg: TinyConfig | None = None, qtype: str = "F32",
     writer.add_head_count_kv(cfg.kv_heads)
     writer.add_layer_norm_rms_eps(cfg.eps)
     writer.add_rope_freq_base(cfg.rope_theta)
-    writer.add_rope_dimension_count(cfg.hidden // cfg.heads)
+    writer.add_rope_dimension_count(cfg.head_dim)
+    if cfg.head_dim != cfg.hidden // cfg.heads:
+        writer.add_key_length(cfg.head_dim)
+        writer.add_value_length(cfg.head_dim)
     writer.add_vocab_size(n_vocab)
     if spm_vocab:
         _write_spm_vocab(writer, *spm_vocab)

@@ -41,7 +41,7 @@ def llama_tokenize(gguf_path: Path, texts: list[str]) -> list[list[int]]:
     return [llm.tokenize(t.encode("utf-8"), add_bos=False, special=False) for t in texts]
 
 
-@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3"])
 @pytest.mark.parametrize("qtype", ["F32", "F16", "Q8_0", "Q4_0", "Q4_1"])
 def test_gguf_import_logits_match_llama_cpp(tiny_models, tmp_path, arch, qtype):
     gguf_path = tiny_models(arch, qtype)

@@ -134,7 +134,7 @@ def test_failed_verification_removes_the_file(tiny_run, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3"])
 def test_f16_writer_matches_mlx_for_each_architecture(tiny_models, tmp_path, arch):
     import mlxmed.modelhub as modelhub
 

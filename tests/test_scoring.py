@@ -7,7 +7,7 @@ import pytest
 
 from mlxmed import modelhub
 from mlxmed.prompting import ChatTokenizer
-from mlxmed.scoring import Predictor, score_labels
+from mlxmed.scoring import Predictor, label_prediction, score_labels
 from mlxmed.tasks import load_task
 
 NOTES = ["Pt reports chest pain since this morning.", "Walks daily, no complaints.",
@@ -36,7 +36,8 @@ def test_prefix_cache_gives_the_same_label_scores(tiny):
         assert shared > 100  # the instruction and label definitions
         cached = score_labels(model, prompt, labels, predictor.prefix, shared)
         fresh = score_labels(model, prompt, labels)
-        np.testing.assert_allclose(cached, fresh, atol=1e-3)
+        for a, b in zip(cached, fresh, strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-3)
     assert len(predictor.prefix.ids) == shared  # computed once, reused for every note
 
 
@@ -56,3 +57,34 @@ def test_prefix_cache_gives_the_same_greedy_answer(tiny, monkeypatch):
     with_cache = predictor.predict(messages).text
     monkeypatch.setattr(predictor, "shared_length", lambda prompt: 0)
     assert predictor.predict(messages).text == with_cache
+
+
+def _logprobs(label_ids, table):
+    """Token log-probabilities from a {answer prefix: {token: probability}} table."""
+    return [np.log([table[tuple(ids[:depth])].get(token, 0.5) for depth, token in
+                    enumerate(ids)]) for ids in label_ids]
+
+
+def test_label_probabilities_are_those_of_constrained_decoding():
+    # A = [1, 9], B = [2, 9], C = [2, 3, 9]: A and the B/C branch part ways at the first
+    # token, B and C at the second; the end token 9 is forced, its value is irrelevant
+    label_ids = [[1, 9], [2, 9], [2, 3, 9]]
+    table = {(): {1: 0.1, 2: 0.3}, (1,): {9: 0.01}, (2,): {9: 0.2, 3: 0.6}, (2, 3): {9: 0.7}}
+    prediction = label_prediction(["A", "B", "C"], label_ids, _logprobs(label_ids, table))
+    probabilities = prediction.probabilities
+    assert probabilities["A"] == pytest.approx(0.1 / 0.4)
+    assert probabilities["B"] == pytest.approx(0.3 / 0.4 * 0.2 / 0.8)
+    assert probabilities["C"] == pytest.approx(0.3 / 0.4 * 0.6 / 0.8)
+    assert sum(probabilities.values()) == pytest.approx(1)
+    assert prediction.value == "C" and prediction.confidence == pytest.approx(0.5625)
+
+
+def test_predicted_label_is_the_greedy_one():
+    # the first choice goes to the B/C branch (0.55 > 0.45), then to B: what a constrained
+    # greedy decoder writes, although A alone has the larger share (0.45 > 0.33)
+    label_ids = [[1, 9], [2, 9], [2, 3, 9]]
+    table = {(): {1: 0.45, 2: 0.55}, (1,): {}, (2,): {9: 0.6, 3: 0.4}, (2, 3): {}}
+    prediction = label_prediction(["A", "B", "C"], label_ids, _logprobs(label_ids, table))
+    assert prediction.value == "B"
+    assert prediction.confidence == pytest.approx(0.33)
+    assert prediction.probabilities["A"] == pytest.approx(0.45)

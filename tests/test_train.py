@@ -21,6 +21,7 @@ from mlxmed.train import (
     TrainSettings,
     answer_loss,
     iterate_batches,
+    learning_rate_schedule,
     read_chats,
     train,
 )
@@ -291,3 +292,16 @@ def test_balanced_epochs_draw_every_label_equally_often():
     assert 0.45 < share < 0.55
     batches = epoch_order(Notes(), 4, rng, balance=True)
     assert len(batches) == 25 and all(len(b) == 4 for b in batches)
+
+
+def test_learning_rate_warms_up_then_decays():
+    import mlx.core as mx
+
+    schedule = learning_rate_schedule(1e-3, 100)
+    rates = [schedule(mx.array(step)).item() for step in range(101)]
+    assert rates[0] == pytest.approx(1e-4)
+    assert rates[10] == pytest.approx(1e-3)  # peak after a tenth of the steps
+    assert all(a < b for a, b in zip(rates[:10], rates[1:11], strict=True))
+    assert all(a >= b for a, b in zip(rates[10:-1], rates[11:], strict=True))
+    assert rates[100] == pytest.approx(1e-4)  # a tenth of the peak at the end
+    assert learning_rate_schedule(1e-3, 3)(mx.array(0)).item() > 0

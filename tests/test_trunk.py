@@ -22,7 +22,7 @@ def lora_model(model_dir, layers: int):
     return model
 
 
-@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3"])
 def test_trunk_loss_and_gradients_equal_the_whole_model(tiny_models, tiny_setup, arch):
     import mlx.core as mx
     import mlx.nn as nn
@@ -85,7 +85,7 @@ def test_trunk_store_respects_its_budget(tiny_setup):
     assert len(trunk.store.items) < 1 + 4 * len(batches)  # the rest is recomputed
 
 
-@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3"])
 def test_trunk_label_scores_equal_the_whole_model(tiny_models, tiny_setup, arch):
     from mlxmed.scoring import Predictor
     from mlxmed.tasks import load_task

@@ -367,8 +367,11 @@ def write_markdown(results: dict, path: Path) -> None:
         "# Benchmark results", "",
         f"Written by `make bench` on {results['date']}: {m['cpu']}, {m['cores']} cores, "
         f"{m['ram_gb']} GB RAM, {m['system']}. Ratios compare runs made in the same session.",
-        "", "## Training (bundled SmolLM2-135M, 25 smoking notes, 2 epochs, LoRA on the last "
+        "", "## Training (bundled SmolLM2-135M, 25 smoking notes, LoRA on the last "
         f"{t['setting_layers']} layers)", "",
+        "mlxmed runs 2 epochs (its frozen trunk pays off from the second); plain `mlx_lm.lora` "
+        "and PyTorch run 1, since nothing carries over between their epochs. Speed ratios "
+        "are per training step.", "",
         "| variant | tokens/s | speed × mlx_lm.lora | wall s | peak RSS GB |",
         "|---|---|---|---|---|",
         f"| plain `mlx_lm.lora` | – | 1.00 | {t['mlx_lm_lora']['wall_seconds']:.0f} | "

@@ -193,15 +193,18 @@ def epoch_order(dataset, batch_size: int, rng: np.random.Generator,
                 balance: bool) -> list[list[int]]:
     """One epoch's batches of dataset indices, similar lengths together, in random order.
 
-    With ``balance``, the notes of the epoch are drawn (with replacement) so that every answer
-    (label) is equally likely: a class with few notes is then seen as often as a common one,
-    which is what a macro-averaged score needs; otherwise each note is used once.
+    With ``balance``, the notes of the epoch are drawn (with replacement) so that each answer
+    (label) gets a share proportional to the square root of its count ("square-root
+    sampling"): rare labels are seen far more often than in the data, which a macro-averaged
+    score needs, without repeating a label's handful of notes as often as full balancing
+    would (a label with 3 of 100 notes would be drawn 7 times per epoch). Otherwise each note
+    is used once.
     """
     answers = getattr(dataset, "answers", None)
     count = len(dataset) - len(dataset) % batch_size
     if balance and answers and len(set(answers)) > 1:
         frequency = {answer: answers.count(answer) for answer in set(answers)}
-        weights = np.array([1.0 / frequency[answer] for answer in answers])
+        weights = np.array([frequency[answer] ** -0.5 for answer in answers])
         chosen = rng.choice(len(dataset), size=count, p=weights / weights.sum())
     else:
         chosen = np.arange(len(dataset))

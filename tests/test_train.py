@@ -269,7 +269,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tiny_setup, tmp_path):
         train(root / "task.yaml", model_dir, root / "data", run_dir, resume=True)
 
 
-def test_balanced_epochs_draw_every_label_equally_often():
+def test_balanced_epochs_give_each_label_a_square_root_share():
     from mlxmed.train import epoch_order
 
     class Notes:
@@ -289,7 +289,8 @@ def test_balanced_epochs_draw_every_label_equally_often():
              for i in batch]
     share = sum(Notes.answers[i] == "SMOKER" for i in drawn) / len(drawn)
     print(f"share of the rare label: {share:.3f} balanced, 0.100 plain")
-    assert 0.45 < share < 0.55
+    expected = 10 ** 0.5 / (10 ** 0.5 + 90 ** 0.5)  # 0.25
+    assert expected - 0.03 < share < expected + 0.03
     batches = epoch_order(Notes(), 4, rng, balance=True)
     assert len(batches) == 25 and all(len(b) == 4 for b in batches)
 

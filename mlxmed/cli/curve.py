@@ -51,8 +51,8 @@ class CurveDisplay(TrainDisplay):
 @click.option("--batch-size", type=int, help="Notes per step.")
 @click.option("--layers", type=int, help="How many of the last layers get LoRA adapters.")
 @click.option("--balance/--no-balance", default=True, show_default=True,
-              help="Classification: draw training notes so every label is equally likely "
-              "(rare labels are seen as often as common ones).")
+              help="Classification: draw training notes so each label's share follows the "
+              "square root of its count (rare labels are seen much more often).")
 @click.option("--val-limit", type=int, default=100, show_default=True,
               help="Validation notes scored at each evaluation.")
 def curve(task: Path, model: str, data_dir: Path, sizes: str, seeds: int, out: Path,

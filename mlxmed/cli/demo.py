@@ -71,13 +71,22 @@ def demo(question: str) -> None:
         with progress:
             reports[name] = demo_lib.extract_and_evaluate(path, test_notes, name, on_event)
     table = Table(title=f"Smoking status on {demo_lib.DEMO_TEST_NOTES} held-out test notes")
-    for column in ("model", "macro-F1", "accuracy", "report"):
+    for column in ("model", "macro-F1", "accuracy", "most frequent answer", "report"):
         table.add_column(column)
     for name, report in reports.items():
         metrics = report["metrics"]
         table.add_row(name, f"{metrics['macro_f1']:.3f}", f"{metrics['accuracy']:.3f}",
-                      report["report_html"])
+                      most_frequent_answer(report["confusion_matrix"]), report["report_html"])
     console.print(table)
     minutes = (time.perf_counter() - started) / 60
     console.print(f"Done in {minutes:.1f} minutes. Open the reports in a browser.",
                   highlight=False)
+
+
+def most_frequent_answer(confusion: dict) -> str:
+    """The label the model gave most often, with its count: shows at a glance when a model
+    answers the same label for every note (a macro-F1 can look better than it is)."""
+    given = [sum(row[column] for row in confusion["matrix"])
+             for column in range(len(confusion["labels"]))]
+    best = max(range(len(given)), key=given.__getitem__)
+    return f"{confusion['labels'][best]} ({given[best]}/{sum(given)})"

@@ -106,8 +106,8 @@ class TrainDisplay:
               help="Validation notes scored for the metric at each evaluation.")
 @click.option("--grad-checkpoint", is_flag=True, help="Trade speed for memory.")
 @click.option("--balance/--no-balance", default=True, show_default=True,
-              help="Classification: draw training notes so every label is equally likely "
-              "(rare labels are seen as often as common ones).")
+              help="Classification: draw training notes so each label's share follows the "
+              "square root of its count (rare labels are seen much more often).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run in --out from its last checkpoint.")

@@ -71,24 +71,21 @@ class LlamaPredictor:
             self._branches = branch_points(self._label_ids)
         base = self._prefill(self.chat.prompt_ids(messages))
         logprobs = [np.zeros(len(ids)) for ids in self._label_ids]
-        first = _log_softmax(last_logits(self.llm))
-        for index in self._branches.get((), []):
-            logprobs[index][0] = first[self._label_ids[index][0]]
-        self._score_later_branches(base, logprobs)
+        self._score_branches(base, logprobs)
         return label_prediction(labels, self._label_ids, logprobs)
 
-    def _score_later_branches(self, base: int, logprobs: list[np.ndarray]) -> None:
-        """Fill in the log-probabilities at branch points after the first answer token: each
-        point's answer prefix is evaluated after the prompt (in prefix order, so a point
-        reuses the tokens of the one before), then the cache is cut back to the prompt."""
+    def _score_branches(self, base: int, logprobs: list[np.ndarray]) -> None:
+        """Fill in the log-probabilities at the branch points. The first one (before the
+        first answer token) is scored by the prompt's own last logits; each later point's
+        answer prefix is evaluated after the prompt (in prefix order, so a point reuses the
+        tokens of the one before), then the cache is cut back to the prompt."""
         llm, label_ids = self.llm, self._label_ids
         try:
             for prefix, members in sorted(self._branches.items()):
-                if not prefix:
-                    continue
-                cached = llm.input_ids[base: llm.n_tokens].tolist()
-                llm.n_tokens = base + common_prefix(cached, list(prefix[:-1]))
-                llm.eval(list(prefix[llm.n_tokens - base:]))
+                if prefix:
+                    cached = llm.input_ids[base: llm.n_tokens].tolist()
+                    llm.n_tokens = base + common_prefix(cached, list(prefix[:-1]))
+                    llm.eval(list(prefix[llm.n_tokens - base:]))
                 row = _log_softmax(last_logits(llm))
                 for index in members:
                     logprobs[index][len(prefix)] = row[label_ids[index][len(prefix)]]

@@ -89,8 +89,8 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 def score_labels(model, prompt: list[int], label_ids: list[list[int]],
                  prefix: PrefixCache | None = None, shared: int = 0) -> list[np.ndarray]:
     """Token log-probabilities of each complete label answer (label tokens + end of turn)
-    after the prompt ids. The prompt is run through the model once (its first ``shared`` tokens from
-    ``prefix``); the label continuations then share its KV cache.
+    after the prompt ids. The prompt is run through the model once (its first ``shared``
+    tokens from ``prefix``); the label continuations then share its KV cache.
     """
     import mlx.core as mx
 

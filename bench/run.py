@@ -30,7 +30,7 @@ from mlxmed.tasks import load_task
 HERE = Path(__file__).resolve().parent
 TASK = demo.SMOKING_TASK
 console = Console()
-# the settings every training variant shares: the demo's (LoRA on the last 4 layers)
+# the settings every training variant shares (fixed here, so each variant does the same work)
 TRAIN = {"layers": 4, "rank": 16, "alpha": 32, "lr": 1e-3, "batch_size": 4}
 
 
@@ -246,6 +246,12 @@ def bench_training(model_dir: Path, data_dir: Path, work: Path) -> dict:
 
 
 # ----- 2. extraction ------------------------------------------------------------------------
+def note_messages(task, text: str) -> list[dict[str, str]]:
+    """The chat `extract` builds for a note (with the task's focus, its excerpt): every
+    contender reads the same prompt."""
+    return task.messages(task.note_text(text))
+
+
 def naive_loop(task, gguf: Path, notes: list[dict]) -> tuple[float, list[str]]:
     """What a user would write: create_chat_completion per note, grammar-constrained."""
     from llama_cpp import LlamaGrammar
@@ -257,7 +263,7 @@ def naive_loop(task, gguf: Path, notes: list[dict]) -> tuple[float, list[str]]:
     answers = []
     start = time.perf_counter()
     for note in notes:
-        reply = llm.create_chat_completion(task.messages(note["text"]), grammar=grammar,
+        reply = llm.create_chat_completion(note_messages(task, note["text"]), grammar=grammar,
                                            temperature=0.0, max_tokens=16)
         answers.append(reply["choices"][0]["message"]["content"].strip())
     return time.perf_counter() - start, answers
@@ -276,10 +282,10 @@ def engine_ceiling(task, gguf: Path, notes: list[dict]) -> dict:
     note_tokens = answer_tokens = 0
     lengths = []
     for note in notes:
-        prompt = chat.prompt_ids(task.messages(note["text"]))
+        prompt = chat.prompt_ids(note_messages(task, note["text"]))
         lengths.append(len(prompt) - common_prefix(empty, prompt))
         note_tokens += lengths[-1]
-        answer_tokens += len(chat.answer_ids(task.messages(note["text"]), note["label"]))
+        answer_tokens += len(chat.answer_ids(note_messages(task, note["text"]), note["label"]))
     sample = [(i * 7919) % 40000 + 100 for i in range(int(np.median(lengths)) + 32)]
     prefill = decode = float("inf")
     for _ in range(3):

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from mlxmed.atomic import atomic_file, write_text
+from mlxmed.data import check_prepared_for
 from mlxmed.errors import MlxmedError
 from mlxmed.scoring import evaluate_chats
 from mlxmed.tasks import load_task
@@ -33,6 +34,7 @@ def run_point(task_path: Path, model_dir: Path, data_dir: Path, out_dir: Path, s
               seed: int, settings: TrainSettings, on_event: Event) -> dict:
     """Train (unless N = 0) and score one point of the curve on the test split."""
     task = load_task(task_path)
+    check_prepared_for(task, data_dir)
     test_chats = read_chats(data_dir / "test.jsonl")
     adapter = None
     point: dict = {"n": size, "seed": seed}

@@ -27,6 +27,7 @@ from mlxmed import __version__
 from mlxmed.atomic import atomic_dir, write_text
 from mlxmed.chat import CHATML_TEMPLATE, render_chat
 from mlxmed.errors import MlxmedError
+from mlxmed.focus import focus_finds
 from mlxmed.prompting import ChatTokenizer
 from mlxmed.readers import ReadResult, not_utf8, read_notes
 from mlxmed.splits import SPLITS, nested_subsets, stratified_split
@@ -233,6 +234,7 @@ def fit_chat(task: TaskSpec, text: str, answer: str | None, counter: TokenCounte
     Returns (messages, tokens of the full chat before shortening, whether it was shortened).
     For inference pass ``max_tokens`` = context size minus the tokens reserved for the answer.
     """
+    text = task.note_text(text)
     messages = task.messages(text, answer)
     tokens = counter.chat_tokens(messages)
     if tokens <= max_tokens:
@@ -348,6 +350,20 @@ def prepare(task: TaskSpec, read: ReadResult, *, valid: float = 0.15, test: floa
     return prepared
 
 
+def _unfocused_counts(prepared: Prepared) -> dict[str, int] | None:
+    """With a focus in the task: how many notes have no sentence with a focus term, per
+    stratum (the gold label, or filled/empty gold for extraction)."""
+    task = prepared.task
+    if task.focus is None:
+        return None
+    counts: Counter[str] = Counter()
+    for split in SPLITS:
+        for example in prepared.splits[split]:
+            if not focus_finds(example.record.text, task.focus):
+                counts[example.record.stratum] += 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
 def _summary(prepared: Prepared, read: ReadResult, counter: TokenCounter, max_len: int,
              valid: float, test: float, seed: int, sizes: Sequence[int]) -> dict[str, Any]:
     task, splits = prepared.task, prepared.splits
@@ -371,6 +387,11 @@ def _summary(prepared: Prepared, read: ReadResult, counter: TokenCounter, max_le
                      f"{', '.join(rare)}")
     if not counter.exact:
         notes.append(f"token lengths are {counter.note}")
+    unfocused = _unfocused_counts(prepared)
+    if unfocused:
+        notes.append("notes with no sentence that mentions a focus term, by gold answer: "
+                     + ", ".join(f"{key} {count}" for key, count in unfocused.items())
+                     + " (a label that needs a mention here means a term is missing)")
     affected = {s: sum(e.truncated for e in splits[s]) for s in SPLITS}
     if sum(affected.values()):
         notes.append(f"{sum(affected.values())} note(s) longer than max_seq_length {max_len} "
@@ -402,6 +423,7 @@ def _summary(prepared: Prepared, read: ReadResult, counter: TokenCounter, max_le
         },
         "long_notes": {"policy": task.long_notes, "max_seq_length": max_len,
                        "affected": affected, "total": sum(affected.values())},
+        "focus_not_found": unfocused,
         "notes": notes,
     }
     if task.kind == "extraction":
@@ -472,3 +494,21 @@ def run_data(task_path: str | Path, input_path: str | Path, out: str | Path, *,
                        counter=counter, max_seq_length=max_seq_length)
     write_prepared(prepared, out, force=force)
     return prepared
+
+
+def prepared_task_hash(data_dir: str | Path) -> str | None:
+    """The spec hash of the task a data folder was prepared for (None if it does not say)."""
+    try:
+        summary = json.loads((Path(data_dir) / "summary.json").read_text(encoding="utf-8"))
+        return summary["task"]["hash"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def check_prepared_for(task: TaskSpec, data_dir: str | Path) -> None:
+    """Refuse a data folder prepared from another version of the task: its chats hold the old
+    prompt, so training or scoring on them would not match what `extract` asks."""
+    prepared = prepared_task_hash(data_dir)
+    if prepared is not None and prepared != task.spec_hash():
+        raise MlxmedError(f"{data_dir}: prepared for a different version of {task.source} (the "
+                          "prompt, labels or focus changed since); run `mlxmed data` again")

@@ -88,40 +88,63 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 def score_labels(model, prompt: list[int], label_ids: list[list[int]],
                  prefix: PrefixCache | None = None, shared: int = 0) -> list[np.ndarray]:
-    """Token log-probabilities of each complete label answer (label tokens + end of turn)
-    after the prompt ids. The prompt is run through the model once (its first ``shared``
-    tokens from ``prefix``); the label continuations then share its KV cache.
+    """Each label's token log-probabilities at its branch points (see :func:`branch_points`;
+    the other positions hold 0, which :func:`label_prediction` never reads) after the prompt
+    ids. The prompt is run through the model once (its first ``shared`` tokens from
+    ``prefix``); the answer prefixes of the branch points then share its KV cache. Labels
+    that part ways at their first token need no more than the prompt's last position.
     """
     import mlx.core as mx
 
     cache = (prefix or PrefixCache(model)).prefill(prompt, shared)
-    n = len(label_ids)
+    batch, points = branch_batch(prompt, label_ids)
+    rows = len(points)
     for layer_cache in cache:
         keys, values = layer_cache.keys, layer_cache.values
         if keys is not None:
-            layer_cache.keys = mx.repeat(keys[:, :, : layer_cache.offset], n, axis=0)
-            layer_cache.values = mx.repeat(values[:, :, : layer_cache.offset], n, axis=0)
-    logits = project(model, hidden_states(model, mx.array(label_batch(prompt, label_ids)),
-                                          cache=cache))
-    return label_token_logprobs(logits, label_ids)
+            layer_cache.keys = mx.repeat(keys[:, :, : layer_cache.offset], rows, axis=0)
+            layer_cache.values = mx.repeat(values[:, :, : layer_cache.offset], rows, axis=0)
+    hidden = hidden_states(model, mx.array(batch), cache=cache)
+    return branch_logprobs(project(model, pick_branch_positions(hidden, points)), label_ids,
+                           points)
 
 
-def label_batch(prompt: list[int], label_ids: list[list[int]]) -> np.ndarray:
-    """One row per label: the prompt's last token, then the label's answer tokens (padded)."""
-    batch = np.zeros((len(label_ids), 1 + max(len(ids) for ids in label_ids)), dtype=np.int32)
-    for row, ids in enumerate(label_ids):
+def branch_batch(prompt: list[int], label_ids: list[list[int]]
+                 ) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+    """One row per branch point: the prompt's last token, then the answer prefix that leads to
+    the point (rows padded at the end, which the causal mask keeps out of the picked
+    position); and the branch points' prefixes in row order."""
+    points = sorted(branch_points(label_ids))
+    batch = np.zeros((len(points), 1 + max(len(p) for p in points)), dtype=np.int32)
+    for row, point in enumerate(points):
         batch[row, 0] = prompt[-1]
-        batch[row, 1: 1 + len(ids)] = ids
-    return batch
+        batch[row, 1: 1 + len(point)] = point
+    return batch, points
 
 
-def label_token_logprobs(logits, label_ids: list[list[int]]) -> list[np.ndarray]:
-    """Each label's token log-probabilities, from the logits of :func:`label_batch`."""
+def pick_branch_positions(hidden, points: list[tuple[int, ...]]):
+    """Hidden states (rows, width, dim) at each row's last real position: (rows, dim)."""
+    import mlx.core as mx
+
+    last = mx.array([len(point) for point in points])
+    return hidden[mx.arange(len(points)), last]
+
+
+def branch_logprobs(logits, label_ids: list[list[int]],
+                    points: list[tuple[int, ...]]) -> list[np.ndarray]:
+    """Per label, its token log-probabilities at the branch points (0 elsewhere), from one row
+    of logits per branch point."""
     import mlx.core as mx
 
     logprobs = np.array((logits - mx.logsumexp(logits, axis=-1, keepdims=True))
                         .astype(mx.float32))
-    return [logprobs[row, np.arange(len(ids)), ids] for row, ids in enumerate(label_ids)]
+    members = branch_points(label_ids)
+    out = [np.zeros(len(ids)) for ids in label_ids]
+    for row, point in enumerate(points):
+        depth = len(point)
+        for index in members[point]:
+            out[index][depth] = logprobs[row, label_ids[index][depth]]
+    return out
 
 
 def trunk_score_labels(trunk, prompt: list[int], label_ids: list[list[int]], shared: int,
@@ -133,7 +156,8 @@ def trunk_score_labels(trunk, prompt: list[int], label_ids: list[list[int]], sha
     from mlxmed.trunk import filled_caches, kept, top_caches, top_pass
 
     model, split = trunk.model, trunk.split
-    note, labels = trunk.scoring_inputs(prompt, shared, label_batch(prompt, label_ids))
+    batch, points = branch_batch(prompt, label_ids)
+    note, branches = trunk.scoring_inputs(prompt, shared, batch)
     key = tuple(prompt[:shared])
     if key not in top_prefix:
         top_prefix.clear()
@@ -141,8 +165,10 @@ def trunk_score_labels(trunk, prompt: list[int], label_ids: list[list[int]], sha
     caches = filled_caches(top_prefix[key])
     if note is not None:
         top_pass(model, split, note, caches)
-    rows = filled_caches(kept(caches), len(label_ids))
-    return label_token_logprobs(project(model, top_pass(model, split, labels, rows)), label_ids)
+    rows = filled_caches(kept(caches), len(points))
+    hidden = top_pass(model, split, branches, rows)
+    return branch_logprobs(project(model, pick_branch_positions(hidden, points)), label_ids,
+                           points)
 
 
 def label_prediction(labels: list[str], label_ids: list[list[int]],

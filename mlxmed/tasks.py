@@ -9,8 +9,8 @@ Prompt layout (the same for every note up to the note itself, so the prefix can 
                labels with definitions + "Answer with exactly one of: A, B"     (classification)
                fields with type/range/unit/values + null hint + JSON hint       (extraction)
                <blank line>
-               Note:
-               <the note text>                                    <- nothing after the note
+               Note:        (with ``focus``: a line saying what the excerpt holds)
+               <the note text, or its focus excerpt>              <- nothing after the note
     assistant: the label name exactly | one line of JSON (see ``format_json``)
 """
 
@@ -29,6 +29,7 @@ import jsonschema
 import yaml
 
 from mlxmed.errors import MlxmedError
+from mlxmed.focus import Focus, focus_text
 from mlxmed.grammar import classification_grammar, extraction_grammar, is_set_field
 
 KINDS = ("classification", "extraction")
@@ -37,7 +38,7 @@ DEFAULT_MAX_SEQ_LENGTH = 1024
 
 _NAME_RE = re.compile(r"^[a-z0-9_-]+$")
 _COMMON_KEYS = ("name", "kind", "language", "system", "instruction", "text_field", "id_field",
-                "long_notes", "max_seq_length")
+                "long_notes", "max_seq_length", "focus")
 _KIND_KEYS = {
     "classification": ("label_field", "labels"),
     "extraction": ("gold_field", "fields"),
@@ -57,6 +58,10 @@ _PHRASES: dict[str, dict[str, str]] = {
         "null_hint": "Use null when the note does not state it.",
         "json_hint": "Answer with one line of JSON with exactly these keys, in this order.",
         "note": "Note:",
+        "focus_note": "Excerpt of the note: {head}the sentences that mention {terms}, with "
+                      "{context} sentence(s) around each ([…] marks sentences left out):",
+        "focus_head": "its first {head} sentence(s) and ",
+        "focus_none": "(No sentence of the note mentions {terms}.)",
         "one_of": "one of", "list_of": "list of", "or_null": "or null", "to": "to",
         "min": "at least", "max": "at most", "unit": "unit",
         "string": "text", "integer": "integer", "number": "number", "boolean": "true/false",
@@ -71,6 +76,11 @@ _PHRASES: dict[str, dict[str, str]] = {
         "json_hint": "Antworte mit einer Zeile JSON mit genau diesen Schlüsseln "
                      "in dieser Reihenfolge.",
         "note": "Text:",
+        "focus_note": "Auszug aus dem Text: {head}die Sätze, die {terms} erwähnen, mit "
+                      "{context} Satz/Sätzen davor und danach ([…] markiert ausgelassene "
+                      "Sätze):",
+        "focus_head": "die ersten {head} Satz/Sätze und ",
+        "focus_none": "(Kein Satz des Textes erwähnt {terms}.)",
         "one_of": "eine von", "list_of": "Liste aus", "or_null": "oder null", "to": "bis",
         "min": "mindestens", "max": "höchstens", "unit": "Einheit",
         "string": "Text", "integer": "ganze Zahl", "number": "Zahl", "boolean": "true/false",
@@ -115,6 +125,7 @@ class TaskSpec:
     fields: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     long_notes: str = "truncate_middle"
     max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH
+    focus: Focus | None = None
     source: str = field(default="task spec", compare=False)
 
     # ----- identity ------------------------------------------------------------------------
@@ -126,6 +137,9 @@ class TaskSpec:
             "text_field": self.text_field, "id_field": self.id_field,
             "long_notes": self.long_notes, "max_seq_length": self.max_seq_length,
         }
+        if self.focus is not None:
+            data["focus"] = {"terms": list(self.focus.terms), "context": self.focus.context,
+                             "head": self.focus.head}
         if self.kind == "classification":
             data["label_field"] = self.label_field
             data["labels"] = [{"name": lab.name, "definition": lab.definition}
@@ -198,8 +212,21 @@ class TaskSpec:
             if any(_accepts_null(s) for s in self.fields.values()):
                 parts.append(self._phrase("null_hint"))
             parts.append(self._phrase("json_hint"))
-        parts += ["", self._phrase("note"), ""]
+        note = self._focus_phrase("focus_note", self.focus) if self.focus else self._phrase("note")
+        parts += ["", note, ""]
         return "\n".join(parts)
+
+    def _focus_phrase(self, key: str, focus: Focus) -> str:
+        terms = ", ".join(f"{term}…" for term in focus.terms)
+        head = self._phrase("focus_head").format(head=focus.head) if focus.head else ""
+        return self._phrase(key).format(terms=terms, context=focus.context, head=head)
+
+    def note_text(self, text: str) -> str:
+        """What the model reads of a note: the note itself, or with ``focus`` its sentences
+        that mention the focus terms (every step that builds a prompt goes through here)."""
+        if self.focus is None:
+            return text
+        return focus_text(text, self.focus, self._focus_phrase("focus_none", self.focus))
 
     def user_message(self, text: str) -> str:
         return self.user_prefix() + text
@@ -444,12 +471,34 @@ def task_from_dict(data: Any, source: str = "task spec") -> TaskSpec:
         name=name, kind=kind, language=language, system=text("system", default="") or "",
         instruction=text("instruction", required=True), text_field=text("text_field",
                                                                         required=True),
-        id_field=text("id_field"), long_notes=long_notes, max_seq_length=max_len, source=source)
+        id_field=text("id_field"), long_notes=long_notes, max_seq_length=max_len,
+        focus=_parse_focus(data.get("focus"), fail), source=source)
     if kind == "classification":
         return TaskSpec(label_field=text("label_field", required=True),
                         labels=_parse_labels(data.get("labels"), fail), **common)
     return TaskSpec(gold_field=text("gold_field"), fields=_parse_fields(data.get("fields"), fail),
                     **common)
+
+
+def _parse_focus(raw: Any, fail: Any) -> Focus | None:
+    if raw is None:
+        return None
+    example = "focus: {terms: [smok, tobacco], context: 1, head: 1}"
+    if not isinstance(raw, dict) or set(raw) - {"terms", "context", "head"}:
+        raise fail(f"key 'focus' must be a mapping with 'terms' and optional 'context' and "
+                   f"'head', like {example}")
+    terms = raw.get("terms")
+    if (not isinstance(terms, list) or not terms
+            or not all(isinstance(t, str) and t.strip() for t in terms)):
+        raise fail(f"key 'focus.terms' must be a non-empty list of words, like {example}")
+    counts = {}
+    for key, default in (("context", 1), ("head", 0)):
+        value = raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
+            raise fail(f"key 'focus.{key}': {value!r} must be a whole number of sentences "
+                       "from 0 to 10")
+        counts[key] = value
+    return Focus(tuple(t.strip() for t in terms), **counts)
 
 
 def _parse_labels(raw: Any, fail: Any) -> tuple[Label, ...]:

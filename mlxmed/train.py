@@ -25,6 +25,7 @@ import numpy as np
 
 from mlxmed import __version__, cpu_kernels
 from mlxmed.atomic import atomic_path, write_text
+from mlxmed.data import check_prepared_for
 from mlxmed.errors import MlxmedError
 from mlxmed.memory import check_memory
 from mlxmed.metrics import task_metrics
@@ -568,6 +569,7 @@ def train(task_path: str | Path, model_dir: str | Path, data_dir: str | Path,
     on_event = on_event or (lambda event: None)
     task = load_task(task_path)
     model_dir, data_dir, run_dir = Path(model_dir), Path(data_dir), Path(out_dir)
+    check_prepared_for(task, data_dir)
     previous = _previous_run(run_dir, resume)
     if previous:
         settings = TrainSettings(**{k: v for k, v in previous["hyperparameters"].items()

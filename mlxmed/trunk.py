@@ -155,7 +155,7 @@ class FrozenTrunk:
 
     def scoring_inputs(self, prompt: list[int], shared: int, label_batch: np.ndarray) -> tuple:
         """Trunk states for label scoring: of ``prompt[shared:-1]`` (None if empty) and of the
-        label continuations (rows of ``label_batch``) that follow the prompt."""
+        rows of ``label_batch`` (see :func:`mlxmed.scoring.branch_batch`) after the prompt."""
         def compute():
             caches = self._after_prefix(prompt[:shared])
             note = (self._bottom_pass(prompt[shared:-1], caches)

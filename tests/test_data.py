@@ -18,6 +18,7 @@ from mlxmed.cli.common import run_safely
 from mlxmed.data import (
     DataError,
     TokenCounter,
+    check_prepared_for,
     fit_chat,
     fit_note,
     format_problems,
@@ -560,3 +561,15 @@ def _grammar_checker(task: TaskSpec):
     from gbnf import Grammar
 
     return Grammar(task.grammar()).matches
+
+
+def test_data_prepared_for_another_version_of_the_task_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "prepared"
+    run_data(SMOKING, FIXTURES / "notes.csv", out, sizes=(5,))
+    task = smoking()
+    check_prepared_for(task, out)  # the same task: fine
+    changed = TaskSpec(**{**task.__dict__, "instruction": task.instruction + " Be brief."})
+    with pytest.raises(MlxmedError, match=r"prepared for a different version of .*run "
+                                          r"`mlxmed data` again"):
+        check_prepared_for(changed, out)
+    check_prepared_for(changed, tmp_path)  # a folder without summary.json is not judged

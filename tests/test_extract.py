@@ -29,7 +29,9 @@ def notes(tmp_path_factory):
         for i in range(40):
             text = f"Note {i}. Patient quit smoking {i % 7 + 1} years ago. BP 120/80."
             if i == 5:
-                text = "History. " + "The patient walked to the clinic today. " * 400 + "Smokes."
+                # every sentence mentions smoking, so the task's focus keeps them all
+                text = "History. " + "The patient smoked on the way to the clinic. " * 400 \
+                    + "Smokes."
             writer.writerow([f"n{i:02d}", text])
     return path
 

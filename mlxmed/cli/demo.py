@@ -53,7 +53,8 @@ def demo(question: str) -> None:
     console.print(f"train/valid/test chats and learning-curve subsets in {data_dir}",
                   highlight=False)
 
-    console.rule(f"[bold]3. fine-tune on {demo_lib.DEMO_TRAIN_SUBSET} notes (short LoRA run)")
+    console.rule(f"[bold]3. fine-tune on {demo_lib.DEMO_TRAIN_SUBSET} notes "
+                 "(LoRA, the model's default settings)")
     with TrainDisplay() as display:
         result = demo_lib.train_demo(model_dir, data_dir, display)
 

@@ -785,9 +785,10 @@ kind: classification
 language: en
 system: "You are a careful clinical documentation specialist. You answer only from the note."
 instruction: >-
-  Read the discharge summary below and decide the smoking status of the patient, judged at the
-  admission date of the note. Only the patient's own tobacco use counts: ignore smoking by
-  relatives or other people, and ignore alcohol and drug history. Answer with the label only.
+  Read the excerpt of a discharge summary below and decide the smoking status of the patient,
+  judged at the admission date of the note. Only the patient's own tobacco use counts: ignore
+  smoking by relatives or other people, and ignore alcohol and drug history. Answer with the
+  label only.
 text_field: text
 id_field: id
 label_field: smoking_status
@@ -812,6 +813,14 @@ labels:
       The note does not mention the patient's own smoking or tobacco use at all.
 long_notes: truncate_middle
 max_seq_length: 1024
+# The model reads the note's header (its dates) and the sentences that mention tobacco, each
+# with one sentence around it; a note with no such sentence says so. Terms match at the start
+# of a word, in any case: "smok" finds "Smoker" and "non-smoker", "tob" finds "Tob:" but not
+# "October". Widen the list if your notes use other words (e.g. "snuff", "vap").
+focus:
+  terms: [smok, nonsmok, tob, cig, nicotin, pack, ppd, pk]
+  context: 1
+  head: 3
 """
 
 

@@ -1,0 +1,87 @@
+"""Does fine-tuning the bundled SmolLM2 teach it the smoking task, and does the export keep what
+it learned? One training run with the catalogue's defaults on 100 demo notes (a few minutes on
+a 2-core CPU), then held-out scoring, quantized exports and the LoRA-only GGUF."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from mlxmed.data import run_data
+from mlxmed.export import base_gguf, export_run
+from mlxmed.llama_scoring import LlamaPredictor
+from mlxmed.metrics import task_metrics
+from mlxmed.scoring import evaluate_chats
+from mlxmed.tasks import load_task
+from mlxmed.train import TrainSettings, read_chats, train
+
+pytestmark = pytest.mark.slow
+TASK = "examples/smoking/task.yaml"
+
+
+@pytest.fixture(scope="module")
+def learned_run(bundled_mlx, tmp_path_factory):
+    root = tmp_path_factory.mktemp("bundled_learning")
+    data = root / "data"
+    run_data(TASK, "examples/smoking/notes.csv", data, sizes=(100,), model_dir=bundled_mlx)
+    result = train(TASK, bundled_mlx, data, root / "run",
+                   TrainSettings(val_limit=30, patience=10),
+                   train_file=data / "subsets" / "train_100.jsonl")
+    assert result.status == "finished"
+    return root, result
+
+
+def test_fine_tuning_beats_zero_shot_on_the_test_split(learned_run, bundled_mlx):
+    root, result = learned_run
+    task = load_task(TASK)
+    losses = [e["val_loss"] for e in result.history if e["type"] == "eval"]
+    test = read_chats(root / "data" / "test.jsonl")
+    zero_shot = evaluate_chats(task, bundled_mlx, test)["macro_f1"]
+    tuned = evaluate_chats(task, bundled_mlx, test,
+                           adapter_dir=result.run_dir / "adapters" / "best")["macro_f1"]
+    # a model that gives every note the most common label: what "learnt only the prior" scores
+    gold = [task.parse_answer(chat[-1]["content"]).value for chat in test]
+    majority = task_metrics(task, gold, [Counter(gold).most_common(1)[0][0]] * len(gold))
+    print(f"validation loss {losses[0]:.3f} (zero-shot) -> {min(losses):.3f}; test macro-F1 on "
+          f"{len(test)} notes: zero-shot {zero_shot:.3f}, fine-tuned {tuned:.3f} (the majority "
+          f"label for every note: {majority['macro_f1']:.3f})")
+    assert min(losses) < losses[0]
+    assert tuned > zero_shot and tuned > majority["macro_f1"] + 0.03
+
+
+def test_quantized_exports_agree_with_mlx_on_the_validation_split(learned_run):
+    root, result = learned_run
+    valid = read_chats(root / "data" / "valid.jsonl")
+    agreement = {}
+    for quant in ("Q8_0", "Q4_K_M"):
+        exported = export_run(result.run_dir, quant, verify=True, min_agreement=0.0,
+                              verify_limit=len(valid))
+        assert exported.compared == len(valid)
+        agreement[quant] = exported.agreement
+        print(f"{quant}: agreement with MLX {exported.agreement:.3f} on {exported.compared} "
+              f"validation notes, {exported.size_bytes / 1e6:.0f} MB")
+    assert agreement["Q8_0"] >= 0.9
+    # Q4_K_M measured 0.86 here, under the 0.9 that `export` demands by default: 180 of the
+    # model's 272 tensors have 576-wide rows, which K-quants cannot take, and fall back to
+    # older 4/5-bit types (issue 5 stays open on this); guard against it getting worse
+    assert agreement["Q4_K_M"] >= 0.8
+
+
+def test_lora_gguf_on_the_base_answers_like_the_fused_file(learned_run, bundled_mlx, tmp_path):
+    root, result = learned_run
+    task = load_task(TASK)
+    fused = export_run(result.run_dir, "F16", out=tmp_path / "fused.gguf", verify=False).path
+    lora = export_run(result.run_dir, adapter_only=True, out=tmp_path / "lora.gguf").path
+    base = base_gguf(bundled_mlx, tmp_path / "base-f16.gguf")  # what a hospital already has
+    prompts = [chat[:-1] for chat in read_chats(root / "data" / "valid.jsonl")[:30]]
+    answers = {}
+    for name, path, adapter in (("fused", fused, None), ("lora", base, lora),
+                                ("base", base, None)):
+        predictor = LlamaPredictor(task, path, n_ctx=1024, lora_path=adapter)
+        answers[name] = [predictor.predict(prompt).value for prompt in prompts]
+    same = sum(a == b for a, b in zip(answers["fused"], answers["lora"], strict=True))
+    untouched = sum(a == b for a, b in zip(answers["fused"], answers["base"], strict=True))
+    print(f"LoRA GGUF on the base vs the fused file: {same}/{len(prompts)} answers the same "
+          f"(the base alone: {untouched}/{len(prompts)})")
+    assert same >= 0.95 * len(prompts) and untouched < 0.8 * len(prompts)

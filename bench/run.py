@@ -182,20 +182,20 @@ def torch_peft_speed(model_dir: Path, data_dir: Path) -> dict:
     items.sort(key=lambda item: len(item[0]))
     tokens = 0
     start = time.perf_counter()
-    for _ in range(1):  # one epoch: every epoch costs the same here
-        for i in range(0, len(items) - TRAIN["batch_size"] + 1, TRAIN["batch_size"]):
-            batch = items[i: i + TRAIN["batch_size"]]
-            width = max(len(ids) for ids, _ in batch)
-            ids = torch.zeros((len(batch), width), dtype=torch.long)
-            labels = torch.full((len(batch), width), -100, dtype=torch.long)
-            for row, (seq, offset) in enumerate(batch):
-                ids[row, : len(seq)] = torch.tensor(seq)
-                labels[row, offset: len(seq)] = torch.tensor(seq[offset:])
-                tokens += len(seq)
-            loss = model(input_ids=ids, labels=labels).loss
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
+    # one epoch: every epoch costs the same here
+    for i in range(0, len(items) - TRAIN["batch_size"] + 1, TRAIN["batch_size"]):
+        batch = items[i: i + TRAIN["batch_size"]]
+        width = max(len(ids) for ids, _ in batch)
+        ids = torch.zeros((len(batch), width), dtype=torch.long)
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        for row, (seq, offset) in enumerate(batch):
+            ids[row, : len(seq)] = torch.tensor(seq)
+            labels[row, offset: len(seq)] = torch.tensor(seq[offset:])
+            tokens += len(seq)
+        loss = model(input_ids=ids, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
     seconds = time.perf_counter() - start
     return {"tokens_per_second": tokens / seconds, "seconds_per_epoch": seconds,
             "torch": torch.__version__}
@@ -282,10 +282,11 @@ def engine_ceiling(task, gguf: Path, notes: list[dict]) -> dict:
     note_tokens = answer_tokens = 0
     lengths = []
     for note in notes:
-        prompt = chat.prompt_ids(note_messages(task, note["text"]))
+        messages = note_messages(task, note["text"])
+        prompt = chat.prompt_ids(messages)
         lengths.append(len(prompt) - common_prefix(empty, prompt))
         note_tokens += lengths[-1]
-        answer_tokens += len(chat.answer_ids(note_messages(task, note["text"]), note["label"]))
+        answer_tokens += len(chat.answer_ids(messages, note["label"]))
     sample = [(i * 7919) % 40000 + 100 for i in range(int(np.median(lengths)) + 32)]
     prefill = decode = float("inf")
     for _ in range(3):

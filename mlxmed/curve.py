@@ -34,7 +34,6 @@ def run_point(task_path: Path, model_dir: Path, data_dir: Path, out_dir: Path, s
               seed: int, settings: TrainSettings, on_event: Event) -> dict:
     """Train (unless N = 0) and score one point of the curve on the test split."""
     task = load_task(task_path)
-    check_prepared_for(task, data_dir)
     test_chats = read_chats(data_dir / "test.jsonl")
     adapter = None
     point: dict = {"n": size, "seed": seed}
@@ -80,6 +79,7 @@ def run_curve(task_path: str | Path, model_dir: str | Path, data_dir: str | Path
     """Compute (or resume) the learning curve; write curve.csv, curve.json and curve.png."""
     task_path, model_dir, data_dir, out_dir = map(Path, (task_path, model_dir, data_dir,
                                                          out_dir))
+    check_prepared_for(load_task(task_path), data_dir)  # the zero-shot point trains nothing
     settings = settings or TrainSettings()
     on_event = on_event or (lambda event: None)
     points = []

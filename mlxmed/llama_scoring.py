@@ -11,7 +11,14 @@ import numpy as np
 
 from mlxmed.llama_runtime import open_gguf
 from mlxmed.prompting import ChatTokenizer, LlamaChatTokenizer, Messages
-from mlxmed.scoring import Prediction, branch_points, common_prefix, label_prediction
+from mlxmed.scoring import (
+    Branches,
+    Prediction,
+    branch_points,
+    common_prefix,
+    fill_branch_logprobs,
+    label_prediction,
+)
 from mlxmed.tasks import TaskSpec
 
 
@@ -42,7 +49,7 @@ class LlamaPredictor:
         # without a model folder, render and tokenize from the GGUF file itself
         self.chat = chat or LlamaChatTokenizer(self.llm, gguf_path)
         self._label_ids: list[list[int]] | None = None
-        self._branches: dict[tuple[int, ...], list[int]] = {}
+        self._branches: Branches = []
         self._grammar = None
 
     def answer_budget(self) -> int:
@@ -68,29 +75,27 @@ class LlamaPredictor:
         labels = self.task.label_names
         if self._label_ids is None:
             self._label_ids = [self.chat.answer_ids(messages, label) for label in labels]
-            self._branches = branch_points(self._label_ids)
+            self._branches = sorted(branch_points(self._label_ids).items())
         base = self._prefill(self.chat.prompt_ids(messages))
-        logprobs = [np.zeros(len(ids)) for ids in self._label_ids]
-        self._score_branches(base, logprobs)
+        logprobs = fill_branch_logprobs(self._label_ids, self._branches, self._branch_rows(base))
         return label_prediction(labels, self._label_ids, logprobs)
 
-    def _score_branches(self, base: int, logprobs: list[np.ndarray]) -> None:
-        """Fill in the log-probabilities at the branch points. The first one (before the
-        first answer token) is scored by the prompt's own last logits; each later point's
-        answer prefix is evaluated after the prompt (in prefix order, so a point reuses the
-        tokens of the one before), then the cache is cut back to the prompt."""
-        llm, label_ids = self.llm, self._label_ids
+    def _branch_rows(self, base: int) -> list[np.ndarray]:
+        """Vocabulary log-probabilities at each branch point, in ``self._branches`` order. The
+        first point (before the first answer token) is scored by the prompt's own last logits;
+        each later point's answer prefix is evaluated after the prompt (in prefix order, so a
+        point reuses the tokens of the one before), then the cache is cut back to the prompt."""
+        llm, rows = self.llm, []
         try:
-            for prefix, members in sorted(self._branches.items()):
+            for prefix, _ in self._branches:
                 if prefix:
                     cached = llm.input_ids[base: llm.n_tokens].tolist()
                     llm.n_tokens = base + common_prefix(cached, list(prefix[:-1]))
                     llm.eval(list(prefix[llm.n_tokens - base:]))
-                row = _log_softmax(last_logits(llm))
-                for index in members:
-                    logprobs[index][len(prefix)] = row[label_ids[index][len(prefix)]]
+                rows.append(_log_softmax(last_logits(llm)))
         finally:
             llm.n_tokens = base
+        return rows
 
     def _generate(self, messages: Messages) -> Prediction:
         from llama_cpp import LlamaGrammar

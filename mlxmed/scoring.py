@@ -97,53 +97,52 @@ def score_labels(model, prompt: list[int], label_ids: list[list[int]],
     import mlx.core as mx
 
     cache = (prefix or PrefixCache(model)).prefill(prompt, shared)
-    batch, points = branch_batch(prompt, label_ids)
-    rows = len(points)
+    batch, branches = branch_batch(prompt, label_ids)
+    rows = len(branches)
     for layer_cache in cache:
         keys, values = layer_cache.keys, layer_cache.values
         if keys is not None:
             layer_cache.keys = mx.repeat(keys[:, :, : layer_cache.offset], rows, axis=0)
             layer_cache.values = mx.repeat(values[:, :, : layer_cache.offset], rows, axis=0)
     hidden = hidden_states(model, mx.array(batch), cache=cache)
-    return branch_logprobs(project(model, pick_branch_positions(hidden, points)), label_ids,
-                           points)
+    return branch_logprobs(model, hidden, label_ids, branches)
 
 
-def branch_batch(prompt: list[int], label_ids: list[list[int]]
-                 ) -> tuple[np.ndarray, list[tuple[int, ...]]]:
-    """One row per branch point: the prompt's last token, then the answer prefix that leads to
-    the point (rows padded at the end, which the causal mask keeps out of the picked
-    position); and the branch points' prefixes in row order."""
-    points = sorted(branch_points(label_ids))
-    batch = np.zeros((len(points), 1 + max(len(p) for p in points)), dtype=np.int32)
-    for row, point in enumerate(points):
+Branches = list[tuple[tuple[int, ...], list[int]]]
+
+
+def branch_batch(prompt: list[int], label_ids: list[list[int]]) -> tuple[np.ndarray, Branches]:
+    """The branch points in prefix order (see :func:`branch_points`), and one row per point:
+    the prompt's last token, then the answer prefix that leads to the point (rows padded at
+    the end, which the causal mask keeps out of the point's position)."""
+    branches = sorted(branch_points(label_ids).items())
+    batch = np.zeros((len(branches), 1 + max(len(p) for p, _ in branches)), dtype=np.int32)
+    for row, (prefix, _) in enumerate(branches):
         batch[row, 0] = prompt[-1]
-        batch[row, 1: 1 + len(point)] = point
-    return batch, points
+        batch[row, 1: 1 + len(prefix)] = prefix
+    return batch, branches
 
 
-def pick_branch_positions(hidden, points: list[tuple[int, ...]]):
-    """Hidden states (rows, width, dim) at each row's last real position: (rows, dim)."""
+def branch_logprobs(model, hidden, label_ids: list[list[int]],
+                    branches: Branches) -> list[np.ndarray]:
+    """:func:`fill_branch_logprobs` from the final hidden states of :func:`branch_batch`'s
+    rows: only each row's branch position is projected to the vocabulary."""
     import mlx.core as mx
 
-    last = mx.array([len(point) for point in points])
-    return hidden[mx.arange(len(points)), last]
+    last = mx.array([len(prefix) for prefix, _ in branches])
+    logits = project(model, hidden[mx.arange(len(branches)), last])
+    rows = np.array((logits - mx.logsumexp(logits, axis=-1, keepdims=True)).astype(mx.float32))
+    return fill_branch_logprobs(label_ids, branches, rows)
 
 
-def branch_logprobs(logits, label_ids: list[list[int]],
-                    points: list[tuple[int, ...]]) -> list[np.ndarray]:
-    """Per label, its token log-probabilities at the branch points (0 elsewhere), from one row
-    of logits per branch point."""
-    import mlx.core as mx
-
-    logprobs = np.array((logits - mx.logsumexp(logits, axis=-1, keepdims=True))
-                        .astype(mx.float32))
-    members = branch_points(label_ids)
+def fill_branch_logprobs(label_ids: list[list[int]], branches: Branches,
+                         rows) -> list[np.ndarray]:
+    """Per label, its token log-probabilities at the branch points (0 elsewhere), from one
+    row of vocabulary log-probabilities per branch point, in ``branches`` order."""
     out = [np.zeros(len(ids)) for ids in label_ids]
-    for row, point in enumerate(points):
-        depth = len(point)
-        for index in members[point]:
-            out[index][depth] = logprobs[row, label_ids[index][depth]]
+    for (prefix, members), row in zip(branches, rows, strict=True):
+        for index in members:
+            out[index][len(prefix)] = row[label_ids[index][len(prefix)]]
     return out
 
 
@@ -156,8 +155,8 @@ def trunk_score_labels(trunk, prompt: list[int], label_ids: list[list[int]], sha
     from mlxmed.trunk import filled_caches, kept, top_caches, top_pass
 
     model, split = trunk.model, trunk.split
-    batch, points = branch_batch(prompt, label_ids)
-    note, branches = trunk.scoring_inputs(prompt, shared, batch)
+    batch, branches = branch_batch(prompt, label_ids)
+    note, branch_states = trunk.scoring_inputs(prompt, shared, batch)
     key = tuple(prompt[:shared])
     if key not in top_prefix:
         top_prefix.clear()
@@ -165,10 +164,9 @@ def trunk_score_labels(trunk, prompt: list[int], label_ids: list[list[int]], sha
     caches = filled_caches(top_prefix[key])
     if note is not None:
         top_pass(model, split, note, caches)
-    rows = filled_caches(kept(caches), len(points))
-    hidden = top_pass(model, split, branches, rows)
-    return branch_logprobs(project(model, pick_branch_positions(hidden, points)), label_ids,
-                           points)
+    rows = filled_caches(kept(caches), len(branches))
+    hidden = top_pass(model, split, branch_states, rows)
+    return branch_logprobs(model, hidden, label_ids, branches)
 
 
 def label_prediction(labels: list[str], label_ids: list[list[int]],

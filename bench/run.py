@@ -3,7 +3,7 @@ run instead, peak memory, export time and size, on the bundled SmolLM2-135M and 
 demo data. Every number that depends on the machine is reported next to a baseline measured in
 the same run, as a ratio. Writes bench/results.json and bench/RESULTS.md.
 
-    .venv/bin/python bench/run.py [--quick]
+    .venv/bin/python bench/run.py [--notes N]
 """
 
 from __future__ import annotations
@@ -271,7 +271,8 @@ def naive_loop(task, gguf: Path, notes: list[dict]) -> tuple[float, list[str]]:
 
 def engine_ceiling(task, gguf: Path, notes: list[dict]) -> dict:
     """Seconds llama.cpp itself needs for the notes' own tokens (the shared instruction taken
-    as free) plus the answers' tokens, from its raw prefill and decode speeds."""
+    as free) plus the answers' tokens, from its raw prefill and decode speeds; in total and
+    per note."""
     from mlxmed.llama_runtime import open_gguf
     from mlxmed.prompting import LlamaChatTokenizer
     from mlxmed.scoring import common_prefix
@@ -279,14 +280,12 @@ def engine_ceiling(task, gguf: Path, notes: list[dict]) -> dict:
     llm = open_gguf(gguf, n_ctx=task.max_seq_length + 256)
     chat = LlamaChatTokenizer(llm, gguf)
     empty = chat.prompt_ids(task.messages(""))
-    note_tokens = answer_tokens = 0
-    lengths = []
+    lengths, answers = [], []
     for note in notes:
         messages = note_messages(task, note["text"])
         prompt = chat.prompt_ids(messages)
         lengths.append(len(prompt) - common_prefix(empty, prompt))
-        note_tokens += lengths[-1]
-        answer_tokens += len(chat.answer_ids(messages, note["label"]))
+        answers.append(len(chat.answer_ids(messages, note["label"])))
     sample = [(i * 7919) % 40000 + 100 for i in range(int(np.median(lengths)) + 32)]
     prefill = decode = float("inf")
     for _ in range(3):
@@ -299,9 +298,10 @@ def engine_ceiling(task, gguf: Path, notes: list[dict]) -> dict:
         prefill = min(prefill, middle - start)
         decode = min(decode, time.perf_counter() - middle)
     prefill_speed, decode_speed = (len(sample) - 32) / prefill, 32 / decode
+    seconds = [n / prefill_speed + a / decode_speed for n, a in zip(lengths, answers, strict=True)]
     return {"prefill_tokens_per_second": prefill_speed, "decode_tokens_per_second": decode_speed,
-            "note_tokens": note_tokens, "answer_tokens": answer_tokens,
-            "seconds": note_tokens / prefill_speed + answer_tokens / decode_speed}
+            "note_tokens": sum(lengths), "answer_tokens": sum(answers), "seconds": sum(seconds),
+            "seconds_per_note": seconds}
 
 
 def bench_extraction(model_dir: Path, data_dir: Path, work: Path, count: int) -> dict:
@@ -314,7 +314,7 @@ def bench_extraction(model_dir: Path, data_dir: Path, work: Path, count: int) ->
     f16 = base_gguf(model_dir, work / "base-f16.gguf")
     quantize_gguf(f16, gguf, "Q8_0")
     records = [json.loads(line) for line in
-               (data_dir / "records" / "test.jsonl").read_text().splitlines()][:count]
+               (data_dir / "records" / "test.jsonl").read_text().splitlines()][: count or None]
     notes = [{"id": r["id"], "text": r["text"], "label": r["gold"]} for r in records]
     notes_file = work / "test-notes.jsonl"
     notes_file.write_text("".join(json.dumps({task.id_field: n["id"], task.text_field: n["text"]})
@@ -323,17 +323,24 @@ def bench_extraction(model_dir: Path, data_dir: Path, work: Path, count: int) ->
     command = [sys.executable, "-m", "mlxmed", "extract", str(TASK), str(notes_file), "--model",
                str(gguf), "--out", str(out)]
     wall, rss, _ = run_child(command)
-    ours = [row["label"] for row in iter_rows(out)]
-    seconds = sum(float(row["ms"]) for row in iter_rows(out)) / 1000
+    rows = list(iter_rows(out))
+    ours = [row["label"] for row in rows]
+    note_seconds = [float(row["ms"]) / 1000 for row in rows]
+    seconds = sum(note_seconds)
     naive_seconds, naive = naive_loop(task, gguf, notes)
     ceiling = engine_ceiling(task, gguf, notes)
     same = sum(a == b for a, b in zip(ours, naive, strict=True))
+    # the first note also fills the cache of the shared instruction, once per run; the ceiling
+    # takes that prefix as free, so the like-for-like comparison starts at the second note
+    steady = sum(note_seconds[1:])
     return emit("extraction", {
         "notes": len(notes), "mlxmed_seconds": seconds, "mlxmed_wall_seconds": wall,
         "mlxmed_notes_per_second": len(notes) / seconds,
+        "mlxmed_first_note_seconds": note_seconds[0],
         "naive_loop_seconds": naive_seconds, "ceiling_seconds": ceiling["seconds"],
         "ratio_mlxmed_vs_naive_speed": naive_seconds / seconds,
-        "fraction_of_ceiling": ceiling["seconds"] / seconds,
+        "fraction_of_ceiling": sum(ceiling["seconds_per_note"][1:]) / steady,
+        "fraction_of_ceiling_with_first_note": ceiling["seconds"] / seconds,
         "same_predictions_as_naive": same / len(notes), "peak_rss_gb": rss,
         "ceiling": ceiling})
 
@@ -405,9 +412,13 @@ def write_markdown(results: dict, path: Path) -> None:
               f"{e['notes'] / e['naive_loop_seconds']:.2f} |",
               f"| engine ceiling (note + answer tokens only) | {e['ceiling_seconds']:.1f} | "
               f"{e['notes'] / e['ceiling_seconds']:.2f} |", "",
-              f"mlxmed is {e['ratio_mlxmed_vs_naive_speed']:.2f}× the naive loop and reaches "
-              f"{e['fraction_of_ceiling']:.0%} of the ceiling; "
+              f"mlxmed is {e['ratio_mlxmed_vs_naive_speed']:.2f}× the naive loop; "
               f"{e['same_predictions_as_naive']:.0%} of its labels equal the naive loop's. "
+              f"From the second note on it reaches {e['fraction_of_ceiling']:.0%} of the "
+              "ceiling. The first note also fills the cache of the shared instruction (once "
+              f"per run, {e['mlxmed_first_note_seconds']:.1f} s here), which the ceiling takes "
+              f"as free: counting it, {e['fraction_of_ceiling_with_first_note']:.0%} on these "
+              f"{e['notes']} notes, approaching the first figure on longer runs. "
               f"Peak RSS of extract: {e['peak_rss_gb']:.2f} GB.", "",
               "## Export (from the trained run above)", "",
               "| quantization | seconds | × F16 time | MB | × F16 size |", "|---|---|---|---|---|"]
@@ -419,7 +430,8 @@ def write_markdown(results: dict, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--notes", type=int, default=40, help="test notes for extraction")
+    parser.add_argument("--notes", type=int, default=0,
+                        help="test notes for extraction (default: the whole demo test split)")
     options = parser.parse_args()
     model_dir = demo.ensure_bundled_model()
     data_dir = demo.prepare_smoking_data(model_dir)

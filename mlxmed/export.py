@@ -30,6 +30,7 @@ from mlxmed.llama_runtime import quantize_gguf
 from mlxmed.tasks import load_task
 
 QUANTS = ("F16", "Q8_0", "Q5_K_M", "Q4_K_M")
+UNSURE = 0.5  # a label probability under this: the trained model's answer is close to a guess
 
 
 @dataclass
@@ -40,6 +41,9 @@ class ExportResult:
     agreement: float | None = None
     compared: int = 0
     max_logit_diff: float | None = None
+    # classification: the trained model's highest label probability on a note where the two
+    # disagree (low means the disagreements are coin flips of an unsure model)
+    disagreement_confidence: float | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -154,18 +158,30 @@ def verify_export(result: ExportResult, record: dict, fused_model, model_dir: Pa
     n_ctx = max(len(chat.prompt_ids(m)) for m in chats) + 300
     mlx_side = Predictor(task, fused_model, chat)
     gguf_side = LlamaPredictor(task, result.path, chat, n_ctx=n_ctx)
-    same = 0
+    same, disagreed = 0, []
     for index, messages in enumerate(chats):
         prompt = [m for m in messages if m["role"] != "assistant"]
-        same += mlx_side.predict(prompt).value == gguf_side.predict(prompt).value
+        ours = mlx_side.predict(prompt)
+        if ours.value == gguf_side.predict(prompt).value:
+            same += 1
+        elif ours.confidence is not None:
+            disagreed.append(ours.confidence)
         on_event({"type": "verify_progress", "done": index + 1, "total": len(chats)})
     result.compared = len(chats)
     result.agreement = same / len(chats)
+    if disagreed and len(disagreed) == len(chats) - same:
+        result.disagreement_confidence = max(disagreed)
     if result.agreement < min_agreement:
+        coin_flips = (result.disagreement_confidence is not None
+                      and result.disagreement_confidence < UNSURE)
+        hint = ("try a larger --quant (Q8_0 or F16)" if not coin_flips
+                else f"every disagreement is on a note where the trained model itself is "
+                f"unsure (its label probability at most {result.disagreement_confidence:.2f}): "
+                "train on more notes, or try a larger --quant (Q8_0 or F16)")
         raise MlxmedError(
             f"{result.path}: the exported model agrees with the trained model on only "
             f"{result.agreement:.0%} of {len(chats)} validation notes (minimum "
-            f"{min_agreement:.0%}); try a larger --quant (Q8_0 or F16)")
+            f"{min_agreement:.0%}); {hint}")
 
 
 def write_lora_gguf(model_dir: Path, adapter: Path, path: Path, meta: dict[str, str]) -> None:

@@ -134,6 +134,29 @@ def test_failed_verification_removes_the_file(tiny_run, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_failed_verification_says_when_the_trained_model_was_unsure(tiny_run, tmp_path,
+                                                                      monkeypatch):
+    """Disagreements only where MLX itself gave its label a probability under one half: the
+    error points at the training, not only at the quantization."""
+    from mlxmed import llama_scoring, scoring
+
+    run_dir, _ = tiny_run
+    confidences = iter([0.9, 0.45, 0.9, 0.3] * 50)
+
+    def mlx_side(self, prompt):
+        confidence = next(confidences)
+        return scoring.Prediction("yes" if confidence > 0.5 else "no", "", confidence, None)
+
+    monkeypatch.setattr(scoring.Predictor, "predict", mlx_side)
+    monkeypatch.setattr(llama_scoring.LlamaPredictor, "predict",
+                        lambda self, prompt: scoring.Prediction("yes", "", 0.8, None))
+    with pytest.raises(MlxmedError, match=r"agrees with the trained model on only 50% of 4 .*"
+                                          r"unsure \(its label probability at most 0.45\): "
+                                          r"train on more notes"):
+        export_run(run_dir, "Q8_0", out=tmp_path / "x.gguf", verify_limit=4)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3"])
 def test_f16_writer_matches_mlx_for_each_architecture(tiny_models, tmp_path, arch):
     import mlxmed.modelhub as modelhub

@@ -47,6 +47,9 @@ def export_command(run_dir: Path, quant: str, out: Path | None, adapter_only: bo
     if result.agreement is not None:
         console.print(f"Agreement with the MLX model: {result.agreement:.0%} of "
                       f"{result.compared} validation notes", highlight=False)
+    if result.disagreement_confidence is not None:
+        console.print("Where they differ, the trained model's own label probability was at "
+                      f"most {result.disagreement_confidence:.2f}", highlight=False)
     if result.max_logit_diff is not None:
         console.print(f"Largest logit difference (F16, one prompt): "
                       f"{result.max_logit_diff:.4f}", highlight=False)

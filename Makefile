@@ -25,7 +25,7 @@ bench: $(STAMP)
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/install.sh
+$(STAMP): pyproject.toml scripts/install.sh scripts/constraints.txt
 	bash scripts/install.sh
 	touch $(STAMP)
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import mlxmed  # noqa: F401
 from mlxmed import platform
-from mlxmed.catalogue import get_entry
-from mlxmed.llama_runtime import default_threads, open_gguf, quantize_gguf
-from mlxmed.modelhub import bundled_gguf_path
+from mlxmed.inference.llama_runtime import default_threads, open_gguf, quantize_gguf
+from mlxmed.models.catalogue import get_entry
+from mlxmed.models.hub import bundled_gguf_path
 
 PROMPT_TOKENS = 256
 ROUNDS = 5

@@ -163,8 +163,9 @@ def torch_peft_speed(model_dir: Path, data_dir: Path) -> dict:
         import transformers
     except ImportError:
         return {"skipped": "PyTorch/PEFT not installed (pip install '.[bench]')"}
-    from mlxmed.prompting import ChatTokenizer
-    from mlxmed.train import TokenizedDataset, read_chats
+    from mlxmed.artifacts import read_chats
+    from mlxmed.models.chat_tokenizer import ChatTokenizer
+    from mlxmed.training.batches import TokenizedDataset
 
     torch.set_num_threads(mlxmed.platform.physical_cores())
     model = transformers.AutoModelForCausalLM.from_pretrained(str(model_dir),
@@ -256,7 +257,7 @@ def naive_loop(task, gguf: Path, notes: list[dict]) -> tuple[float, list[str]]:
     """What a user would write: create_chat_completion per note, grammar-constrained."""
     from llama_cpp import LlamaGrammar
 
-    from mlxmed.llama_runtime import open_gguf
+    from mlxmed.inference.llama_runtime import open_gguf
 
     llm = open_gguf(gguf, n_ctx=task.max_seq_length + 256)
     grammar = LlamaGrammar.from_string(task.grammar(), verbose=False)
@@ -273,9 +274,9 @@ def engine_ceiling(task, gguf: Path, notes: list[dict]) -> dict:
     """Seconds llama.cpp itself needs for the notes' own tokens (the shared instruction taken
     as free) plus the answers' tokens, from its raw prefill and decode speeds; in total and
     per note."""
-    from mlxmed.llama_runtime import open_gguf
-    from mlxmed.prompting import LlamaChatTokenizer
-    from mlxmed.scoring import common_prefix
+    from mlxmed.inference.labels import common_prefix
+    from mlxmed.inference.llama_runtime import open_gguf
+    from mlxmed.models.chat_tokenizer import LlamaChatTokenizer
 
     llm = open_gguf(gguf, n_ctx=task.max_seq_length + 256)
     chat = LlamaChatTokenizer(llm, gguf)
@@ -305,13 +306,14 @@ def engine_ceiling(task, gguf: Path, notes: list[dict]) -> dict:
 
 
 def bench_extraction(model_dir: Path, data_dir: Path, work: Path, count: int) -> dict:
+    from mlxmed.artifacts import ModelDir
     from mlxmed.export import base_gguf
     from mlxmed.extract import iter_rows
-    from mlxmed.llama_runtime import quantize_gguf
+    from mlxmed.inference.llama_runtime import quantize_gguf
 
     task = load_task(TASK)
     gguf = work / "base-q8_0.gguf"
-    f16 = base_gguf(model_dir, work / "base-f16.gguf")
+    f16 = base_gguf(ModelDir(model_dir), work / "base-f16.gguf")
     quantize_gguf(f16, gguf, "Q8_0")
     records = [json.loads(line) for line in
                (data_dir / "records" / "test.jsonl").read_text().splitlines()][: count or None]
@@ -347,12 +349,14 @@ def bench_extraction(model_dir: Path, data_dir: Path, work: Path, count: int) ->
 
 # ----- 3 and 4. memory, export --------------------------------------------------------------
 def bench_export(run_dir: Path, work: Path) -> dict:
+    from mlxmed.artifacts import Run
     from mlxmed.export import export_run
 
     rows = {}
     for quant in ("F16", "Q8_0", "Q5_K_M", "Q4_K_M"):
         start = time.perf_counter()
-        result = export_run(run_dir, quant, out=work / f"model-{quant}.gguf", verify=False)
+        result = export_run(Run.open(run_dir), quant, out=work / f"model-{quant}.gguf",
+                            verify=False)
         rows[quant] = {"seconds": time.perf_counter() - start,
                        "size_mb": result.path.stat().st_size / 1e6}
     f16 = rows["F16"]
@@ -433,8 +437,8 @@ def main() -> None:
     parser.add_argument("--notes", type=int, default=0,
                         help="test notes for extraction (default: the whole demo test split)")
     options = parser.parse_args()
-    model_dir = demo.ensure_bundled_model()
-    data_dir = demo.prepare_smoking_data(model_dir)
+    model = demo.ensure_bundled_model()
+    model_dir, data_dir = model.path, demo.prepare_smoking_data(model).path
     with tempfile.TemporaryDirectory(prefix="mlxmed-bench-") as tmp:
         work = Path(tmp)
         results = {"date": time.strftime("%Y-%m-%d"), "machine": emit("machine", machine())}

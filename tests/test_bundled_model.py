@@ -7,7 +7,7 @@ import pytest
 from texts import LONG_CLINICAL_TEXT, TOKENIZER_SAMPLES
 from tokenizers import Tokenizer
 
-from mlxmed.llama_runtime import open_gguf
+from mlxmed.inference.llama_runtime import open_gguf
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +25,7 @@ def llama(bundled_gguf):
 
 @pytest.fixture(scope="module")
 def bundled_f32_gguf(bundled_gguf, tmp_path_factory):
-    from mlxmed.llama_runtime import quantize_gguf
+    from mlxmed.inference.llama_runtime import quantize_gguf
 
     target = tmp_path_factory.mktemp("f32") / "smollm2-f32.gguf"
     quantize_gguf(bundled_gguf, target, "F32")

@@ -7,11 +7,13 @@ import json
 import numpy as np
 import pytest
 
+from mlxmed.artifacts import ModelDir, PreparedData, Run
 from mlxmed.data import run_data
 from mlxmed.export import export_run
 from mlxmed.extract import iter_rows, run_extract
-from mlxmed.llama_runtime import open_gguf
-from mlxmed.train import TrainSettings, train
+from mlxmed.inference.llama_runtime import open_gguf
+from mlxmed.tasks import load_task
+from mlxmed.training import TrainSettings, train
 
 pytestmark = pytest.mark.slow
 TASK = "examples/smoking/task.yaml"
@@ -20,9 +22,10 @@ TASK = "examples/smoking/task.yaml"
 @pytest.fixture(scope="module")
 def bundled_run(bundled_mlx, tmp_path_factory):
     root = tmp_path_factory.mktemp("bundled_pipeline")
-    run_data(TASK, "examples/smoking/notes.csv", root / "data", sizes=(25,),
+    run_data(load_task(TASK), "examples/smoking/notes.csv", root / "data", sizes=(25,),
              model_dir=bundled_mlx)
-    result = train(TASK, bundled_mlx, root / "data", root / "run",
+    result = train(load_task(TASK), ModelDir.open(bundled_mlx), PreparedData.open(root / "data"),
+                   root / "run",
                    TrainSettings(iters=4, batch_size=2, layers=4, learning_rate=5e-4,
                                  val_limit=4, patience=10),
                    train_file=root / "data" / "subsets" / "train_25.jsonl")
@@ -39,7 +42,7 @@ def test_short_training_lowers_the_validation_loss(bundled_run):
 
 def test_f16_export_of_the_trained_model_matches_mlx(bundled_run):
     root, result = bundled_run
-    exported = export_run(result.run_dir, "F16", verify=True, verify_limit=6)
+    exported = export_run(Run.open(result.run_dir), "F16", verify=True, verify_limit=6)
     print(f"bundled F16 export: max logit diff {exported.max_logit_diff:.4f}, agreement "
           f"{exported.agreement:.2f}")
     assert exported.max_logit_diff <= 0.5
@@ -54,9 +57,10 @@ def test_f16_export_of_the_trained_model_matches_mlx(bundled_run):
 
 def test_extract_with_the_exported_q8_0_model(bundled_run):
     root, result = bundled_run
-    exported = export_run(result.run_dir, "Q8_0", verify=False)
+    exported = export_run(Run.open(result.run_dir), "Q8_0", verify=False)
     out = root / "pred.jsonl"
-    run_extract(TASK, exported.path, root / "data" / "records" / "test.jsonl", out, limit=4)
+    run_extract(load_task(TASK), exported.path, root / "data" / "records" / "test.jsonl", out,
+                limit=4)
     rows = list(iter_rows(out))
     assert len(rows) == 4 and all(r["status"] == "ok" for r in rows)
     confidences = np.array([float(r["confidence"]) for r in rows])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlxmed.chat import CHATML_TEMPLATE, render_chat
 from mlxmed.errors import MlxmedError
+from mlxmed.models.chat_template import CHATML_TEMPLATE, render_chat
 
 MESSAGES = [{"role": "user", "content": "Smoking status?"}]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlxmed.catalogue import load_catalogue
+from mlxmed.models.catalogue import load_catalogue
 
 REQUIRED_MODELS = [
     "HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-360M-Instruct",

@@ -12,9 +12,10 @@ import pytest
 from texts import LONG_CLINICAL_TEXT, TOKENIZER_SAMPLES
 from tokenizers import Tokenizer
 
-from mlxmed import modelhub
+from mlxmed.artifacts import ModelDir
 from mlxmed.errors import MlxmedError
-from mlxmed.llama_runtime import open_gguf
+from mlxmed.inference.llama_runtime import open_gguf
+from mlxmed.models import hub as modelhub
 
 # Max |logit difference| allowed between MLX and llama.cpp, by storage type. F32/F16: only
 # float rounding. Q4/Q8: llama.cpp also quantizes the activations (to 8 bits) inside its
@@ -45,7 +46,7 @@ def llama_tokenize(gguf_path: Path, texts: list[str]) -> list[list[int]]:
 @pytest.mark.parametrize("qtype", ["F32", "F16", "Q8_0", "Q4_0", "Q4_1"])
 def test_gguf_import_logits_match_llama_cpp(tiny_models, tmp_path, arch, qtype):
     gguf_path = tiny_models(arch, qtype)
-    out = modelhub.convert(str(gguf_path), out=tmp_path / "m", dtype="float32")
+    out = modelhub.convert(str(gguf_path), out=tmp_path / "m", dtype="float32").path
     ids = Tokenizer.from_file(str(out / "tokenizer.json")).encode(LONG_CLINICAL_TEXT).ids[:200]
     ours, theirs = mlx_logits(out, ids), llama_logits(gguf_path, ids)
     same_argmax = float(np.mean(ours.argmax(-1) == theirs.argmax(-1)))
@@ -58,7 +59,7 @@ def test_gguf_import_logits_match_llama_cpp(tiny_models, tmp_path, arch, qtype):
 
 def test_gguf_import_tokenizer_matches_llama_cpp(tiny_models, tmp_path):
     gguf_path = tiny_models("llama", "F32")
-    out = modelhub.convert(str(gguf_path), out=tmp_path / "m")
+    out = modelhub.convert(str(gguf_path), out=tmp_path / "m").path
     tokenizer = Tokenizer.from_file(str(out / "tokenizer.json"))
     expected = llama_tokenize(gguf_path, TOKENIZER_SAMPLES)
     for text, ids in zip(TOKENIZER_SAMPLES, expected, strict=True):
@@ -68,7 +69,7 @@ def test_gguf_import_tokenizer_matches_llama_cpp(tiny_models, tmp_path):
 
 def test_gguf_import_sentencepiece_tokenizer_matches_llama_cpp(tiny_models, tmp_path):
     gguf_path = tiny_models("llama", "Q8_0", vocab="spm")
-    out = modelhub.convert(str(gguf_path), out=tmp_path / "m")
+    out = modelhub.convert(str(gguf_path), out=tmp_path / "m").path
     tokenizer = Tokenizer.from_file(str(out / "tokenizer.json"))
     llm = open_gguf(gguf_path, n_ctx=64)
     for text in TOKENIZER_SAMPLES:
@@ -82,20 +83,20 @@ def test_gguf_import_sentencepiece_tokenizer_matches_llama_cpp(tiny_models, tmp_
 
 def test_hf_directory_and_gguf_of_the_same_model_agree(tiny_models, tmp_path):
     from_hf = modelhub.convert(str(tiny_models("llama", kind="hf")), out=tmp_path / "hf",
-                               dtype="float32")
+                               dtype="float32").path
     from_gguf = modelhub.convert(str(tiny_models("llama", "F32")), out=tmp_path / "gguf",
-                                 dtype="float32")
+                                 dtype="float32").path
     ids = Tokenizer.from_file(str(from_hf / "tokenizer.json")).encode(LONG_CLINICAL_TEXT).ids
     np.testing.assert_allclose(mlx_logits(from_hf, ids), mlx_logits(from_gguf, ids), atol=1e-4)
 
 
 def test_quantize_4_keeps_gguf_blocks_and_quantizes_float_matrices(tiny_models, tmp_path):
-    out = modelhub.convert(str(tiny_models("llama", "Q4_1")), out=tmp_path / "q", quantize=4)
+    out = modelhub.convert(str(tiny_models("llama", "Q4_1")), out=tmp_path / "q", quantize=4).path
     config = json.loads((out / "config.json").read_text())
     assert config["quantization"]["bits"] == 4
     assert config["quantization"]["model.layers.0.self_attn.q_proj"] == {"group_size": 32,
                                                                           "bits": 4}
-    out_f = modelhub.convert(str(tiny_models("llama", "F16")), out=tmp_path / "f", quantize=8)
+    out_f = modelhub.convert(str(tiny_models("llama", "F16")), out=tmp_path / "f", quantize=8).path
     config_f = json.loads((out_f / "config.json").read_text())
     assert config_f["quantization"]["model.layers.1.mlp.down_proj"] == {"group_size": 64,
                                                                          "bits": 8}
@@ -112,9 +113,9 @@ def test_hub_download_path_uses_the_local_cache_when_offline(tiny_models, isolat
     (repo / "refs" / "main").write_text(revision)
     monkeypatch.setenv("MLXMED_OFFLINE", "1")
     assert modelhub.download("clinic/tiny-llama") == snapshot
-    out = modelhub.convert("clinic/tiny-llama", dtype="float32")
+    out = modelhub.convert("clinic/tiny-llama", dtype="float32").path
     assert out == isolated_home / "models" / "clinic--tiny-llama"
-    assert modelhub.is_converted(out)
+    assert ModelDir.is_converted(out)
     with pytest.raises(MlxmedError, match="not found in the local download cache"):
         modelhub.download("clinic/absent-model")
 
@@ -125,10 +126,10 @@ def test_hub_download_never_fetches_pickles_or_code():
 
 
 def test_converted_model_is_marked_and_listed(tiny_models, isolated_home):
-    out = modelhub.convert(str(tiny_models("llama", "Q8_0")))
+    out = modelhub.convert(str(tiny_models("llama", "Q8_0"))).path
     assert out.parent == isolated_home / "models"
     assert out.name in modelhub.converted_models()
-    assert modelhub.resolve_model_dir(out.name) == out
+    assert modelhub.resolve_model_dir(out.name).path == out
 
 
 # --- bad input: one clear line, no partial output ------------------------------------------
@@ -205,8 +206,8 @@ def test_pickled_weights_are_refused(tiny_models, tmp_path):
 
 
 def test_existing_output_is_not_overwritten_without_force(tiny_models, tmp_path):
-    out = modelhub.convert(str(tiny_models("llama", "F32")), out=tmp_path / "m")
+    out = modelhub.convert(str(tiny_models("llama", "F32")), out=tmp_path / "m").path
     with pytest.raises(MlxmedError, match="already holds a converted model.*--force"):
         modelhub.convert(str(tiny_models("llama", "F32")), out=out)
-    assert modelhub.convert(str(tiny_models("llama", "F16")), out=out, force=True) == out
+    assert modelhub.convert(str(tiny_models("llama", "F16")), out=out, force=True).path == out
     assert json.loads((out / "mlxmed.json").read_text())["source"].endswith("F16.gguf")

@@ -6,32 +6,23 @@ import json
 import math
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from mlxmed.cli import cli
 from mlxmed.cli.common import run_safely
-from mlxmed.data import (
-    DataError,
-    TokenCounter,
-    check_prepared_for,
-    fit_chat,
-    fit_note,
-    format_problems,
-    parse_sizes,
-    prepare,
-    required_columns,
-    run_data,
-    validate_records,
-)
+
+from mlxmed.artifacts import PreparedData
+from mlxmed.data import TokenCounter, fit_chat, fit_note, parse_sizes, prepare, run_data
+from mlxmed.data.splits import nested_subsets, quota_allocations, stratified_split
 from mlxmed.errors import MlxmedError
-from mlxmed.readers import read_notes, sniff_delimiter
-from mlxmed.splits import nested_subsets, quota_allocations, stratified_split
-from mlxmed.tasks import TaskSpec, load_task
+from mlxmed.inputs.readers import read_notes, sniff_delimiter
+from mlxmed.inputs.records import DataError, format_problems, validate_records
+from mlxmed.tasks import Task, load_task
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -40,7 +31,7 @@ CARDIO = FIXTURES / "cardio_task.yaml"
 HEADER = "id,text,smoking_status\n"
 
 
-def smoking() -> TaskSpec:
+def smoking() -> Task:
     return load_task(SMOKING)
 
 
@@ -49,12 +40,12 @@ def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
     return path
 
 
-def read(task: TaskSpec, path: Path, **kwargs):
-    return read_notes(path, required_columns(task), text_field=task.text_field,
+def read(task: Task, path: Path, **kwargs):
+    return read_notes(path, task.required_columns(), text_field=task.text_field,
                       id_field=task.id_field, **kwargs)
 
 
-def problems_of(task: TaskSpec, path: Path, **kwargs) -> list[str]:
+def problems_of(task: Task, path: Path, **kwargs) -> list[str]:
     with pytest.raises(DataError) as info:
         validate_records(task, read(task, path, **kwargs))
     return info.value.problems
@@ -92,7 +83,7 @@ def test_jsonl_input_and_default_ids(tmp_path: Path) -> None:
             {"text": "SR.", "gold": {"lv_ef": None, "rhythm": "Sinusrhythmus",
                                      "diagnoses": ["KHK"]}}]
     path = write(tmp_path / "r.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n\n")
-    spec = TaskSpec(**{**task.__dict__, "id_field": None})
+    spec = replace(task, id_field=None)
     records = validate_records(spec, read(spec, path))
     assert [r.id for r in records] == ["1", "2"]
     assert records[1].gold["diagnoses"] == ["KHK"]
@@ -344,7 +335,7 @@ def test_long_notes_are_truncated_and_counted(tmp_path: Path) -> None:
 
 def test_long_notes_error_policy_names_the_rows(tmp_path: Path) -> None:
     task = smoking()
-    task = TaskSpec(**{**task.__dict__, "long_notes": "error"})
+    task = replace(task, long_notes="error")
     with pytest.raises(DataError) as info:
         prepare(task, read(task, long_notes_csv(tmp_path)), sizes=())
     assert len(info.value.problems) == 3
@@ -414,7 +405,7 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def test_outputs(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    prepared = run_data(SMOKING, FIXTURES / "notes.csv", out, sizes=(5, 10, 20, 100))
+    prepared = run_data(load_task(SMOKING), FIXTURES / "notes.csv", out, sizes=(5, 10, 20, 100))
     train = read_jsonl(out / "train.jsonl")
     records = read_jsonl(out / "records/train.jsonl")
     assert len(train) == len(records) == 26
@@ -447,9 +438,9 @@ def test_outputs_are_deterministic(tmp_path: Path) -> None:
     def files(out: Path) -> dict[str, bytes]:
         return {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
-    run_data(CARDIO, FIXTURES / "reports.jsonl", tmp_path / "a", seed=4, sizes=(5,))
-    run_data(CARDIO, FIXTURES / "reports.jsonl", tmp_path / "b", seed=4, sizes=(5,))
-    run_data(CARDIO, FIXTURES / "reports.jsonl", tmp_path / "c", seed=5, sizes=(5,))
+    run_data(load_task(CARDIO), FIXTURES / "reports.jsonl", tmp_path / "a", seed=4, sizes=(5,))
+    run_data(load_task(CARDIO), FIXTURES / "reports.jsonl", tmp_path / "b", seed=4, sizes=(5,))
+    run_data(load_task(CARDIO), FIXTURES / "reports.jsonl", tmp_path / "c", seed=5, sizes=(5,))
     assert files(tmp_path / "a") == files(tmp_path / "b")
     assert files(tmp_path / "a")["train.jsonl"] != files(tmp_path / "c")["train.jsonl"]
 
@@ -458,7 +449,7 @@ def test_nothing_is_written_on_error(tmp_path: Path) -> None:
     path = write(tmp_path / "notes.csv", many_rows(20) + "bad,x,NOPE\n")
     out = tmp_path / "out"
     with pytest.raises(DataError):
-        run_data(SMOKING, path, out)
+        run_data(load_task(SMOKING), path, out)
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["notes.csv"]
 
@@ -468,15 +459,15 @@ def test_non_empty_out_needs_force(tmp_path: Path) -> None:
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     with pytest.raises(MlxmedError, match="not empty.*--force"):
-        run_data(SMOKING, FIXTURES / "notes.csv", out)
+        run_data(load_task(SMOKING), FIXTURES / "notes.csv", out)
     assert (out / "keep.txt").exists()
-    run_data(SMOKING, FIXTURES / "notes.csv", out, force=True, sizes=())
+    run_data(load_task(SMOKING), FIXTURES / "notes.csv", out, force=True, sizes=())
     assert not (out / "keep.txt").exists() and (out / "train.jsonl").exists()
 
 
 def test_empty_existing_out_is_fine(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
-    run_data(SMOKING, FIXTURES / "notes.csv", tmp_path / "out", sizes=())
+    run_data(load_task(SMOKING), FIXTURES / "notes.csv", tmp_path / "out", sizes=())
     assert (tmp_path / "out" / "summary.json").exists()
 
 
@@ -484,13 +475,13 @@ def test_empty_existing_out_is_fine(tmp_path: Path) -> None:
     (1.5, 0.1, "--valid"), (0.1, -0.1, "--test"), (0.5, 0.45, "almost nothing")])
 def test_bad_fractions(tmp_path: Path, valid: float, test: float, message: str) -> None:
     with pytest.raises(MlxmedError, match=message):
-        run_data(SMOKING, FIXTURES / "notes.csv", tmp_path / "o", valid=valid, test=test)
+        run_data(load_task(SMOKING), FIXTURES / "notes.csv", tmp_path / "o", valid=valid, test=test)
 
 
 def test_too_few_notes(tmp_path: Path) -> None:
     path = write(tmp_path / "notes.csv", many_rows(2))
     with pytest.raises(MlxmedError, match="too few"):
-        run_data(SMOKING, path, tmp_path / "o")
+        run_data(load_task(SMOKING), path, tmp_path / "o")
 
 
 # ----- the CLI -----------------------------------------------------------------------------
@@ -557,7 +548,7 @@ def test_demo_gold_round_trips(folder: str, data_file: str) -> None:
         assert grammar_ok(answer), (record.where, answer)
 
 
-def _grammar_checker(task: TaskSpec):
+def _grammar_checker(task: Task):
     from gbnf import Grammar
 
     return Grammar(task.grammar()).matches
@@ -565,11 +556,11 @@ def _grammar_checker(task: TaskSpec):
 
 def test_data_prepared_for_another_version_of_the_task_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "prepared"
-    run_data(SMOKING, FIXTURES / "notes.csv", out, sizes=(5,))
+    run_data(load_task(SMOKING), FIXTURES / "notes.csv", out, sizes=(5,))
     task = smoking()
-    check_prepared_for(task, out)  # the same task: fine
-    changed = TaskSpec(**{**task.__dict__, "instruction": task.instruction + " Be brief."})
+    PreparedData.open(out).check_for(task)  # the same task: fine
+    changed = replace(task, instruction=task.instruction + " Be brief.")
     with pytest.raises(MlxmedError, match=r"prepared for a different version of .*run "
                                           r"`mlxmed data` again"):
-        check_prepared_for(changed, out)
-    check_prepared_for(changed, tmp_path)  # a folder without summary.json is not judged
+        PreparedData.open(out).check_for(changed)
+    PreparedData(tmp_path).check_for(changed)  # a folder without summary.json is not judged

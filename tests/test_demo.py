@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from mlxmed import demo
+from mlxmed.artifacts import PreparedData
+from mlxmed.tasks import load_task
 
 
 def test_demo_extract_and_evaluate_steps(tiny_models, tmp_path, monkeypatch):
@@ -11,8 +13,8 @@ def test_demo_extract_and_evaluate_steps(tiny_models, tmp_path, monkeypatch):
     monkeypatch.setattr(demo, "demo_workdir", lambda: tmp_path)
     monkeypatch.setattr(demo, "DEMO_TEST_NOTES", 3)
     data = tmp_path / "data"
-    run_data(demo.SMOKING_TASK, demo.SMOKING_NOTES, data, sizes=())
-    notes = demo.demo_test_notes(data)
+    run_data(load_task(demo.SMOKING_TASK), demo.SMOKING_NOTES, data, sizes=())
+    notes = demo.demo_test_notes(PreparedData.open(data))
     assert len(notes.read_text().splitlines()) == 3
     report = demo.extract_and_evaluate(tiny_models("llama", "Q8_0"), notes, "tiny")
     assert report["notes"] == 3 and report["missing_predictions"] == 0

@@ -11,7 +11,9 @@ import subprocess
 import pytest
 
 from mlxmed.errors import MlxmedError
-from mlxmed.evaluate import evaluate, write_report
+from mlxmed.evaluate.compare import evaluate
+from mlxmed.evaluate.report import write_report
+from mlxmed.tasks import load_task
 
 CLASSIFY = """\
 name: t
@@ -63,7 +65,7 @@ def classification(tmp_path):
 
 def test_classification_numbers_match_hand_computed_values(classification):
     root, gold, pred = classification
-    report = evaluate(root / "task.yaml", pred, gold)
+    report = evaluate(load_task(root / "task.yaml"), pred, gold)
     m = report["metrics"]
     assert m["accuracy"] == pytest.approx(3 / 6)
     assert m["per_class"]["A"] == pytest.approx({"precision": 1.0, "recall": 0.5,
@@ -89,7 +91,7 @@ def test_extraction_numbers_match_hand_computed_values(tmp_path):
                                               "status", "error", "ms"],
                       [["r1", "55", "", '["A", "C"]', "", "ok", "", "1"],
                        ["r2", "40", "AF", "[]", "", "ok", "", "1"]])
-    m = evaluate(tmp_path / "task.yaml", pred, gold)["metrics"]
+    m = evaluate(load_task(tmp_path / "task.yaml"), pred, gold)["metrics"]
     assert m["per_field"]["lv_ef"]["precision"] == pytest.approx(0.5)
     assert m["per_field"]["lv_ef"]["recall"] == pytest.approx(1.0)
     assert m["per_field"]["rhythm"]["recall"] == pytest.approx(0.5)
@@ -103,7 +105,7 @@ def test_extraction_numbers_match_hand_computed_values(tmp_path):
 def test_missing_prediction_file_is_a_clear_error(classification):
     root, gold, _ = classification
     with pytest.raises(MlxmedError, match="run `mlxmed extract` first"):
-        evaluate(root / "task.yaml", root / "absent.csv", gold)
+        evaluate(load_task(root / "task.yaml"), root / "absent.csv", gold)
 
 
 def test_html_report_renders_in_headless_chromium(classification, tmp_path):
@@ -113,7 +115,7 @@ def test_html_report_renders_in_headless_chromium(classification, tmp_path):
             pytest.fail("Chromium is missing: .ci/run installs it from Debian packages")
         pytest.skip("Chromium not installed (apt-get install chromium)")
     root, gold, pred = classification
-    page = write_report(evaluate(root / "task.yaml", pred, gold), tmp_path / "report")
+    page = write_report(evaluate(load_task(root / "task.yaml"), pred, gold), tmp_path / "report")
     assert json.loads((tmp_path / "report" / "report.json").read_text())["notes"] == 6
     shot = tmp_path / "shot.png"
     result = subprocess.run(

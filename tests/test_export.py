@@ -4,18 +4,21 @@ in the file, quantized files agree with MLX, the adapter-only GGUF equals the fu
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 from texts import LONG_CLINICAL_TEXT, TOKENIZER_SAMPLES
 
+from mlxmed.artifacts import ModelDir, PreparedData, Run
 from mlxmed.errors import MlxmedError
 from mlxmed.export import base_gguf, export_run
-from mlxmed.gguf_export import fuse_adapter, write_gguf
-from mlxmed.gguf_import import read_gguf_metadata
-from mlxmed.llama_runtime import open_gguf
-from mlxmed.prompting import ChatTokenizer
-from mlxmed.train import TrainSettings, train
+from mlxmed.export.gguf_writer import fuse_adapter, write_gguf
+from mlxmed.inference.llama_runtime import open_gguf
+from mlxmed.models.chat_tokenizer import ChatTokenizer
+from mlxmed.models.gguf_import import read_gguf_metadata
+from mlxmed.tasks import load_task
+from mlxmed.training import TrainSettings, train
 
 # F16 storage rounds each fused float32 weight to 11 significant bits: logits of order 10
 # move by up to ~0.1; a wrong tensor layout would move them by whole units.
@@ -26,7 +29,8 @@ F16_MAX_LOGIT_DIFF = 0.15
 def tiny_run(tiny_setup, tmp_path_factory):
     root, model_dir = tiny_setup
     run_dir = tmp_path_factory.mktemp("export") / "run"
-    train(root / "task.yaml", model_dir, root / "data", run_dir,
+    train(load_task(root / "task.yaml"), ModelDir.open(model_dir), PreparedData.open(root / "data"),
+          run_dir,
           # unbalanced: the adapter the F16 tolerance below was set for (the adapter of a
           # balanced run is another model; its F16 export differed by up to 0.18)
           TrainSettings(iters=6, batch_size=4, learning_rate=1e-2, patience=10, balance=False))
@@ -37,7 +41,7 @@ def test_f16_export_matches_the_fused_mlx_model(tiny_run):
     import mlx.core as mx
 
     run_dir, model_dir = tiny_run
-    result = export_run(run_dir, "F16", verify=True)
+    result = export_run(Run.open(run_dir), "F16", verify=True)
     print(f"F16 export: max |logit diff| {result.max_logit_diff:.4f}, agreement "
           f"{result.agreement:.2f} on {result.compared} validation notes")
     assert result.max_logit_diff <= F16_MAX_LOGIT_DIFF
@@ -57,7 +61,7 @@ def test_f16_export_matches_the_fused_mlx_model(tiny_run):
 
 def test_export_carries_template_eos_and_provenance(tiny_run):
     run_dir, model_dir = tiny_run
-    result = export_run(run_dir, "F16", out=run_dir / "meta.gguf", verify=False)
+    result = export_run(Run.open(run_dir), "F16", out=run_dir / "meta.gguf", verify=False)
     meta = read_gguf_metadata(result.path)
     config = json.loads((model_dir / "tokenizer_config.json").read_text())
     assert meta["tokenizer.chat_template"] == config["chat_template"]
@@ -72,7 +76,7 @@ def test_export_carries_template_eos_and_provenance(tiny_run):
 @pytest.mark.parametrize("quant", ["Q8_0", "Q4_K_M"])
 def test_quantized_exports_load_and_agree(tiny_run, quant):
     run_dir, _ = tiny_run
-    result = export_run(run_dir, quant, verify=True, min_agreement=0.9)
+    result = export_run(Run.open(run_dir), quant, verify=True, min_agreement=0.9)
     print(f"{quant}: {result.size_bytes} bytes, agreement {result.agreement:.2f}")
     assert result.agreement >= 0.9
     assert read_gguf_metadata(result.path)["general.file_type"] == {"Q8_0": 7, "Q4_K_M": 15}[quant]
@@ -80,9 +84,9 @@ def test_quantized_exports_load_and_agree(tiny_run, quant):
 
 def test_adapter_only_gguf_on_the_base_equals_the_fused_file(tiny_run, tmp_path):
     run_dir, model_dir = tiny_run
-    fused = export_run(run_dir, "F16", out=tmp_path / "fused.gguf", verify=False)
-    adapter = export_run(run_dir, adapter_only=True, out=tmp_path / "lora.gguf")
-    base = base_gguf(model_dir, tmp_path / "base.gguf")
+    fused = export_run(Run.open(run_dir), "F16", out=tmp_path / "fused.gguf", verify=False)
+    adapter = export_run(Run.open(run_dir), adapter_only=True, out=tmp_path / "lora.gguf")
+    base = base_gguf(ModelDir.open(model_dir), tmp_path / "base.gguf")
     ids = ChatTokenizer(model_dir).encode(LONG_CLINICAL_TEXT)[:200]
     with_lora = open_gguf(base, n_ctx=256, logits_all=True, lora_path=str(adapter.path),
                           f32_kv_cache=True)
@@ -106,9 +110,26 @@ def test_unsupported_architecture_is_named(tiny_run, tmp_path):
         write_gguf(model, {**config, "model_type": "gemma2"}, model_dir, tmp_path / "x.gguf")
 
 
+def test_export_refuses_a_run_whose_task_file_changed(tiny_setup, tmp_path):
+    """The run learnt the prompt of the task as trained; a task file edited since then would
+    make `extract` ask something else: export names the file and refuses."""
+    root, model_dir = tiny_setup
+    task_file = tmp_path / "task.yaml"
+    shutil.copy(root / "task.yaml", task_file)
+    run_dir = tmp_path / "run"
+    train(load_task(task_file), ModelDir.open(model_dir), PreparedData.open(root / "data"),
+          run_dir, TrainSettings(iters=2, batch_size=4, val_limit=2))
+    run = Run.open(run_dir)
+    assert run.task().spec_hash() == load_task(task_file).spec_hash()  # stored as trained
+    task_file.write_text(task_file.read_text().replace("instruction: ", "instruction: Now, "))
+    with pytest.raises(MlxmedError, match=r"task.yaml changed since run .* was trained"):
+        export_run(run, "F16", out=tmp_path / "x.gguf", verify=False)
+    assert not (tmp_path / "x.gguf").exists()
+
+
 def test_missing_run_is_a_clear_error(tmp_path):
     with pytest.raises(MlxmedError, match="not a training run"):
-        export_run(tmp_path)
+        export_run(Run.open(tmp_path))
 
 
 def test_cli_export(tiny_run, tmp_path):
@@ -130,7 +151,7 @@ def test_failed_verification_removes_the_file(tiny_run, tmp_path):
     run_dir, _ = tiny_run
     with pytest.raises(MlxmedError, match=r"agrees with the trained model on only .* \(minimum "
                                           r"101%\); try a larger --quant"):
-        export_run(run_dir, "Q8_0", out=tmp_path / "x.gguf", min_agreement=1.01)
+        export_run(Run.open(run_dir), "Q8_0", out=tmp_path / "x.gguf", min_agreement=1.01)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -138,31 +159,33 @@ def test_failed_verification_says_when_the_trained_model_was_unsure(tiny_run, tm
                                                                       monkeypatch):
     """Disagreements only where MLX itself gave its label a probability under one half: the
     error points at the training, not only at the quantization."""
-    from mlxmed import llama_scoring, scoring
+    from mlxmed.inference.llama_predictor import LlamaPredictor
+    from mlxmed.inference.mlx_predictor import MlxPredictor
+    from mlxmed.inference.predictor import Prediction
 
     run_dir, _ = tiny_run
     confidences = iter([0.9, 0.45, 0.9, 0.3] * 50)
 
     def mlx_side(self, prompt):
         confidence = next(confidences)
-        return scoring.Prediction("yes" if confidence > 0.5 else "no", "", confidence, None)
+        return Prediction("yes" if confidence > 0.5 else "no", "", confidence, None)
 
-    monkeypatch.setattr(scoring.Predictor, "predict", mlx_side)
-    monkeypatch.setattr(llama_scoring.LlamaPredictor, "predict",
-                        lambda self, prompt: scoring.Prediction("yes", "", 0.8, None))
+    monkeypatch.setattr(MlxPredictor, "predict", mlx_side)
+    monkeypatch.setattr(LlamaPredictor, "predict",
+                        lambda self, prompt: Prediction("yes", "", 0.8, None))
     with pytest.raises(MlxmedError, match=r"agrees with the trained model on only 50% of 4 .*"
                                           r"unsure \(its label probability at most 0.45\): "
                                           r"train on more notes"):
-        export_run(run_dir, "Q8_0", out=tmp_path / "x.gguf", verify_limit=4)
+        export_run(Run.open(run_dir), "Q8_0", out=tmp_path / "x.gguf", verify_limit=4)
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3"])
 def test_f16_writer_matches_mlx_for_each_architecture(tiny_models, tmp_path, arch):
-    import mlxmed.modelhub as modelhub
+    import mlxmed.models.hub as modelhub
 
     model_dir = modelhub.convert(str(tiny_models(arch, "F32")), out=tmp_path / "m",
-                                 dtype="float32")
+                                 dtype="float32").path
     model, config = fuse_adapter(model_dir, None)
     path = tmp_path / "out.gguf"
     write_gguf(model, config, model_dir, path, "F16")
@@ -184,11 +207,11 @@ def test_a_model_converted_from_a_hf_directory_keeps_its_template_and_exports(ti
     import mlx.core as mx
     from factory import CHATML
 
-    import mlxmed.modelhub as modelhub
-    from mlxmed.chat import load_chat_template
+    import mlxmed.models.hub as modelhub
+    from mlxmed.models.chat_template import load_chat_template
 
     model_dir = modelhub.convert(str(tiny_models("llama", kind="hf")), out=tmp_path / "m",
-                                 dtype="float32")
+                                 dtype="float32").path
     assert load_chat_template(model_dir)[0] == CHATML
     model, config = fuse_adapter(model_dir, None)
     path = tmp_path / "hf.gguf"

@@ -15,6 +15,7 @@ import pytest
 
 from mlxmed.errors import MlxmedError
 from mlxmed.extract import done_ids, iter_rows, run_extract
+from mlxmed.tasks import load_task
 
 TASK = "examples/smoking/task.yaml"
 
@@ -43,11 +44,9 @@ def model(tiny_models):
 
 def test_every_note_gets_a_row_with_a_label_and_confidence(notes, model, tmp_path):
     out = tmp_path / "out.csv"
-    summary = run_extract(TASK, model, notes, out, n_ctx=1536)
+    summary = run_extract(load_task(TASK), model, notes, out, n_ctx=1536)
     rows = list(iter_rows(out))
     assert [r["id"] for r in rows] == [f"n{i:02d}" for i in range(40)]
-    from mlxmed.tasks import load_task
-
     names = load_task(TASK).label_names
     for row in rows:
         assert row["status"] == "ok" and row["label"] in names
@@ -59,21 +58,21 @@ def test_every_note_gets_a_row_with_a_label_and_confidence(notes, model, tmp_pat
 
 def test_jsonl_output_with_text(notes, model, tmp_path):
     out = tmp_path / "out.jsonl"
-    run_extract(TASK, model, notes, out, n_ctx=1536, limit=3, include_text=True)
+    run_extract(load_task(TASK), model, notes, out, n_ctx=1536, limit=3, include_text=True)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 3 and rows[0]["text"].startswith("Note 0.")
 
 
 def test_existing_output_needs_resume(notes, model, tmp_path):
     out = tmp_path / "out.csv"
-    run_extract(TASK, model, notes, out, n_ctx=1536, limit=2)
+    run_extract(load_task(TASK), model, notes, out, n_ctx=1536, limit=2)
     with pytest.raises(MlxmedError, match="already exists; pass --resume"):
-        run_extract(TASK, model, notes, out, n_ctx=1536, limit=2)
+        run_extract(load_task(TASK), model, notes, out, n_ctx=1536, limit=2)
 
 
 def test_a_killed_run_resumes_without_losing_or_repeating_rows(notes, model, tmp_path):
     reference = tmp_path / "reference.csv"
-    run_extract(TASK, model, notes, reference, n_ctx=1536)
+    run_extract(load_task(TASK), model, notes, reference, n_ctx=1536)
     out = tmp_path / "killed.csv"
     command = [sys.executable, "-m", "mlxmed", "extract", TASK, str(notes), "--model",
                str(model), "--out", str(out), "--ctx", "1536"]
@@ -107,22 +106,22 @@ def test_bad_input_is_one_clear_error(model, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("id,text\nn1,\nn1,hello\n")
     with pytest.raises(MlxmedError) as info:
-        run_extract(TASK, model, bad, tmp_path / "o.csv")
+        run_extract(load_task(TASK), model, bad, tmp_path / "o.csv")
     assert "empty note text" in str(info.value) and "duplicate id" in str(info.value)
     assert not (tmp_path / "o.csv").exists()
 
 
 def test_resume_with_other_columns_is_refused(notes, model, tmp_path):
     out = tmp_path / "out.csv"
-    run_extract(TASK, model, notes, out, n_ctx=1536, limit=2)
+    run_extract(load_task(TASK), model, notes, out, n_ctx=1536, limit=2)
     with pytest.raises(MlxmedError, match="resume with the same options"):
-        run_extract(TASK, model, notes, out, n_ctx=1536, limit=4, resume=True,
+        run_extract(load_task(TASK), model, notes, out, n_ctx=1536, limit=4, resume=True,
                     include_text=True)
     assert len(list(iter_rows(out))) == 2
 
 
 def test_label_probabilities_sum_to_one_and_confidence_is_the_chosen_one(model):
-    from mlxmed.llama_scoring import LlamaPredictor
+    from mlxmed.inference.llama_predictor import LlamaPredictor
     from mlxmed.tasks import load_task
 
     task = load_task(TASK)

@@ -6,8 +6,8 @@ import pytest
 
 from mlxmed.data import TokenCounter, fit_chat
 from mlxmed.errors import MlxmedError
-from mlxmed.focus import GAP, Focus, focus_text, split_sentences
-from mlxmed.tasks import task_from_dict
+from mlxmed.tasks import load_task, task_from_dict
+from mlxmed.tasks.focus import GAP, Focus, focus_text, split_sentences
 
 NOTE = """DISCHARGE SUMMARY
 Admission Date: 04/27/2022
@@ -115,6 +115,6 @@ def test_data_counts_the_notes_without_a_focus_sentence_per_label(tmp_path) -> N
         writer = csv.writer(handle)
         writer.writerow(["id", "text", "status"])
         writer.writerows([f"n{i}", text, label] for i, (text, label) in enumerate(notes))
-    prepared = run_data(task_path, tmp_path / "notes.csv", tmp_path / "out", sizes=())
+    prepared = run_data(load_task(task_path), tmp_path / "notes.csv", tmp_path / "out", sizes=())
     assert prepared.summary["focus_not_found"] == {"NON-SMOKER": 5, "SMOKER": 5}
     assert any("a term is missing" in note for note in prepared.summary["notes"])

@@ -11,8 +11,8 @@ from gbnf import Grammar, GrammarError, matches
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from mlxmed.grammar import MAX_DIGITS, classification_grammar, gbnf_literal, integer_range
-from mlxmed.tasks import TaskSpec, format_json, task_from_dict
+from mlxmed.tasks import Task, format_json, task_from_dict
+from mlxmed.tasks.grammar import MAX_DIGITS, classification_grammar, gbnf_literal, integer_range
 
 SETTINGS = settings(max_examples=60, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -68,7 +68,7 @@ label_names = st.text(
     min_size=1, max_size=12).map(str.strip).filter(bool)
 
 
-def classification_task(labels: list[str]) -> TaskSpec:
+def classification_task(labels: list[str]) -> Task:
     return task_from_dict({"name": "t", "kind": "classification", "instruction": "Classify.",
                            "text_field": "text", "label_field": "y", "labels": labels})
 
@@ -168,7 +168,7 @@ def field_schema(draw: Any) -> dict:
 fields_strategy = st.dictionaries(field_names, field_schema(), min_size=1, max_size=4)
 
 
-def extraction_task(fields: dict) -> TaskSpec:
+def extraction_task(fields: dict) -> Task:
     return task_from_dict({"name": "t", "kind": "extraction", "instruction": "Extract.",
                            "text_field": "text", "fields": fields})
 
@@ -201,14 +201,14 @@ def value_for(draw: Any, schema: dict) -> Any:
 
 
 @st.composite
-def task_and_instance(draw: Any) -> tuple[TaskSpec, dict]:
+def task_and_instance(draw: Any) -> tuple[Task, dict]:
     task = extraction_task(draw(fields_strategy))
     return task, {name: value_for(draw, schema) for name, schema in task.fields.items()}
 
 
 @given(task_and_instance())
 @SETTINGS
-def test_valid_instances_are_accepted_and_round_trip(case: tuple[TaskSpec, dict]) -> None:
+def test_valid_instances_are_accepted_and_round_trip(case: tuple[Task, dict]) -> None:
     task, instance = case
     answer = task.answer_for(instance)
     assert "\n" not in answer
@@ -222,7 +222,7 @@ def test_valid_instances_are_accepted_and_round_trip(case: tuple[TaskSpec, dict]
 
 @given(task_and_instance())
 @SETTINGS
-def test_other_formatting_is_rejected_by_the_grammar(case: tuple[TaskSpec, dict]) -> None:
+def test_other_formatting_is_rejected_by_the_grammar(case: tuple[Task, dict]) -> None:
     task, instance = case
     grammar = Grammar(task.grammar())
     for variant in (json.dumps(instance, ensure_ascii=False, separators=(",", ":")),
@@ -234,7 +234,7 @@ def test_other_formatting_is_rejected_by_the_grammar(case: tuple[TaskSpec, dict]
 
 @given(task_and_instance(), st.data())
 @SETTINGS
-def test_invalid_instances_are_rejected(case: tuple[TaskSpec, dict], data: Any) -> None:
+def test_invalid_instances_are_rejected(case: tuple[Task, dict], data: Any) -> None:
     task, instance = case
     grammar = Grammar(task.grammar())
     name = data.draw(st.sampled_from(list(task.fields)))

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from mlxmed.extract import iter_rows, run_extract
+from mlxmed.tasks import load_task
 
 TASK = "examples/smoking/task.yaml"
 TRAIN_ARGS = ["--iters", "8", "--batch-size", "4", "--lr", "3e-3", "--evals-per-epoch", "4",
@@ -102,7 +103,7 @@ def test_extraction_stopped_at_a_random_moment_resumes_to_the_same_rows(tiny_mod
                                                                         tmp_path, seed):
     model = tiny_models("llama", "Q8_0")
     reference = tmp_path / "reference.csv"
-    run_extract(TASK, model, notes, reference, n_ctx=1024)
+    run_extract(load_task(TASK), model, notes, reference, n_ctx=1024)
     out = tmp_path / "stopped.csv"
     command = mlxmed("extract", TASK, str(notes), "--model", str(model), "--out", str(out),
                      "--ctx", "1024")

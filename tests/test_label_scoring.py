@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from mlxmed import modelhub
-from mlxmed.llama_scoring import LlamaPredictor
-from mlxmed.prompting import ChatTokenizer
-from mlxmed.scoring import Predictor, branch_points
+from mlxmed.inference.labels import branch_points
+from mlxmed.inference.llama_predictor import LlamaPredictor
+from mlxmed.inference.mlx_predictor import MlxPredictor
+from mlxmed.models import hub as modelhub
+from mlxmed.models.chat_tokenizer import ChatTokenizer
 from mlxmed.tasks import load_task
 
 TASK = """\
@@ -37,7 +38,7 @@ def setup(tmp_path_factory, tiny_models):
     root = tmp_path_factory.mktemp("label_scoring")
     (root / "task.yaml").write_text(TASK)
     gguf = tiny_models("llama", "F32")
-    model_dir = modelhub.convert(str(gguf), out=root / "m", dtype="float32")
+    model_dir = modelhub.convert(str(gguf), out=root / "m", dtype="float32").path
     return load_task(root / "task.yaml"), gguf, model_dir
 
 
@@ -50,7 +51,7 @@ def test_llama_label_probabilities_equal_mlx_ones(setup):
     deeper = [prefix for prefix in branch_points(label_ids) if prefix]
     assert deeper, "the labels must part ways after their first token for this test"
     model, _ = load(str(model_dir))
-    mlx_predictor = Predictor(task, model, chat)
+    mlx_predictor = MlxPredictor(task, model, chat)
     llama_predictor = LlamaPredictor(task, gguf, n_ctx=1024)
     for note in NOTES * 2:  # the second round reuses the cache of the shared prompt start
         ours, theirs = mlx_predictor.predict(task.messages(note)), \

@@ -6,12 +6,15 @@ import socket
 
 import pytest
 
-from mlxmed import modelhub
+from mlxmed.artifacts import ModelDir, PreparedData, Run
 from mlxmed.data import run_data
-from mlxmed.evaluate import evaluate, write_report
+from mlxmed.evaluate.compare import evaluate
+from mlxmed.evaluate.report import write_report
 from mlxmed.export import export_run
 from mlxmed.extract import run_extract
-from mlxmed.train import TrainSettings, train
+from mlxmed.models import hub as modelhub
+from mlxmed.tasks import load_task
+from mlxmed.training import TrainSettings, train
 
 
 class NetworkAttempt(AssertionError):
@@ -35,20 +38,23 @@ def no_network(monkeypatch):
 
 
 def test_pipeline_runs_with_no_network(no_network, tiny_models, bundled_gguf, tmp_path):
-    bundled = modelhub.convert("smollm2-135m-bundled", out=tmp_path / "bundled")
-    assert modelhub.is_converted(bundled)
-    model_dir = modelhub.convert(str(tiny_models("llama", "F32")), out=tmp_path / "tiny")
+    bundled = modelhub.convert("smollm2-135m-bundled", out=tmp_path / "bundled").path
+    assert ModelDir.is_converted(bundled)
+    model_dir = modelhub.convert(str(tiny_models("llama", "F32")), out=tmp_path / "tiny").path
     data = tmp_path / "data"
-    run_data("examples/smoking/task.yaml", "examples/smoking/notes.csv", data, sizes=(25,),
+    run_data(load_task("examples/smoking/task.yaml"), "examples/smoking/notes.csv", data,
+             sizes=(25,),
              model_dir=model_dir, max_seq_length=4096)
-    run = train("examples/smoking/task.yaml", model_dir, data, tmp_path / "run",
+    run = train(load_task("examples/smoking/task.yaml"), ModelDir.open(model_dir),
+                PreparedData.open(data), tmp_path / "run",
                 TrainSettings(iters=2, batch_size=2, val_limit=4, max_seq_length=4096),
                 train_file=data / "subsets" / "train_25.jsonl")
-    exported = export_run(run.run_dir, "Q8_0", verify=False)
+    exported = export_run(Run.open(run.run_dir), "Q8_0", verify=False)
     out = tmp_path / "pred.csv"
-    run_extract("examples/smoking/task.yaml", exported.path, "examples/smoking/notes.csv", out,
+    run_extract(load_task("examples/smoking/task.yaml"), exported.path,
+                "examples/smoking/notes.csv", out,
                 n_ctx=4096, limit=5)
-    report = evaluate("examples/smoking/task.yaml", out, "examples/smoking/notes.csv")
+    report = evaluate(load_task("examples/smoking/task.yaml"), out, "examples/smoking/notes.csv")
     write_report(report, tmp_path / "report")
     assert (tmp_path / "report" / "report.html").is_file()
     assert no_network == []

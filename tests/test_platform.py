@@ -113,7 +113,7 @@ def test_platform_module_runs_as_a_script_for_the_installer():
 def _load_log(gguf_path, use_extra_bufts: bool) -> str:
     """llama.cpp's own load log (it goes to the C stderr, so run it in a child process)."""
     code = (
-        "import mlxmed, mlxmed.llama_runtime as r\n"
+        "import mlxmed, mlxmed.inference.llama_runtime as r\n"
         "from llama_cpp import Llama\n"
         f"with r._model_params_patch({use_extra_bufts}):\n"
         f"    Llama({str(gguf_path)!r}, n_ctx=64, verbose=True)\n"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlxmed import modelhub
-from mlxmed.prompting import ChatTokenizer
-from mlxmed.scoring import Predictor, label_prediction, score_labels
+from mlxmed.inference.labels import label_prediction
+from mlxmed.inference.mlx_predictor import MlxPredictor, score_labels
+from mlxmed.models import hub as modelhub
+from mlxmed.models.chat_tokenizer import ChatTokenizer
 from mlxmed.tasks import load_task
 
 NOTES = ["Pt reports chest pain since this morning.", "Walks daily, no complaints.",
@@ -18,7 +19,7 @@ NOTES = ["Pt reports chest pain since this morning.", "Walks daily, no complaint
 def tiny(tmp_path_factory, tiny_models):
     root = tmp_path_factory.mktemp("scoring")
     model_dir = modelhub.convert(str(tiny_models("llama", "F32")), out=root / "m",
-                                 dtype="float32")
+                                 dtype="float32").path
     from mlx_lm import load
 
     model, _ = load(str(model_dir))
@@ -27,7 +28,7 @@ def tiny(tmp_path_factory, tiny_models):
 
 def test_prefix_cache_gives_the_same_label_scores(tiny):
     model, chat, task = tiny
-    predictor = Predictor(task, model, chat)
+    predictor = MlxPredictor(task, model, chat)
     labels = [chat.answer_ids(task.messages(NOTES[0]), name) for name in task.label_names]
     for note in NOTES:
         messages = task.messages(note)
@@ -43,7 +44,7 @@ def test_prefix_cache_gives_the_same_label_scores(tiny):
 
 def test_confidences_are_probabilities_over_the_labels(tiny):
     model, chat, task = tiny
-    predictor = Predictor(task, model, chat)
+    predictor = MlxPredictor(task, model, chat)
     prediction = predictor.predict(task.messages(NOTES[1]))
     assert prediction.value in task.label_names
     assert 1 / len(task.label_names) <= prediction.confidence <= 1
@@ -52,7 +53,7 @@ def test_confidences_are_probabilities_over_the_labels(tiny):
 def test_prefix_cache_gives_the_same_greedy_answer(tiny, monkeypatch):
     model, chat, _ = tiny
     task = load_task("examples/cardio_de/task.yaml")
-    predictor = Predictor(task, model, chat, max_tokens=6)
+    predictor = MlxPredictor(task, model, chat, max_tokens=6)
     messages = task.messages("LV-EF 55 %, Sinusrhythmus.")
     with_cache = predictor.predict(messages).text
     monkeypatch.setattr(predictor, "shared_length", lambda prompt: 0)

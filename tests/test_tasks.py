@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from mlxmed.errors import MlxmedError
-from mlxmed.tasks import TaskSpec, format_json, load_task, task_from_dict
+from mlxmed.tasks import Task, format_json, load_task, task_from_dict
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -270,8 +270,8 @@ def test_json_schema_requires_every_field() -> None:
 
 
 def test_metrics() -> None:
-    assert "macro_f1" in task_from_dict(classification()).metrics()
-    assert "invalid_rate" in task_from_dict(extraction()).metrics()
+    assert "macro_f1" in task_from_dict(classification()).metric_names()
+    assert "invalid_rate" in task_from_dict(extraction()).metric_names()
 
 
 # ----- gold values -------------------------------------------------------------------------
@@ -296,7 +296,7 @@ def test_gold_of_extraction_from_json_text_or_object() -> None:
 
 
 def test_gold_of_extraction_from_columns() -> None:
-    task: TaskSpec = task_from_dict(extraction(gold_field=None))
+    task: Task = task_from_dict(extraction(gold_field=None))
     record = {"lv_ef": "45", "rhythm": "", "diagnoses": '["CAD"]'}
     assert task.gold_of(record) == {"lv_ef": 45, "rhythm": None, "diagnoses": ["CAD"]}
     with pytest.raises(MlxmedError, match="'lv_ef'.*not a valid integer"):

@@ -11,20 +11,16 @@ import sys
 import numpy as np
 import pytest
 
+from mlxmed.artifacts import ModelDir, PreparedData, read_chats
+from mlxmed.artifacts.run import DataRecord, ModelRecord, Run, RunRecord, TaskRecord
 from mlxmed.errors import MlxmedError
-from mlxmed.prompting import ChatTokenizer
-from mlxmed.train import (
-    EarlyStop,
-    RunRecorder,
-    TokenizedDataset,
-    TrainingMonitor,
-    TrainSettings,
-    answer_loss,
-    iterate_batches,
-    learning_rate_schedule,
-    read_chats,
-    train,
-)
+from mlxmed.models.chat_tokenizer import ChatTokenizer
+from mlxmed.tasks import load_task
+from mlxmed.training import ResolvedSettings, TrainSettings, train
+from mlxmed.training.batches import TokenizedDataset, iterate_batches
+from mlxmed.training.loss import answer_loss
+from mlxmed.training.monitor import EarlyStop, TrainingMonitor
+from mlxmed.training.settings import learning_rate_schedule
 
 
 def test_only_answer_tokens_are_trained(tiny_setup):
@@ -99,7 +95,8 @@ def test_shared_prefix_gives_the_same_gradients(tiny_setup):
 def test_training_lowers_loss_and_writes_a_complete_run(tiny_setup, tmp_path):
     root, model_dir = tiny_setup
     run_dir = tmp_path / "run"
-    result = train(root / "task.yaml", model_dir, root / "data", run_dir,
+    result = train(load_task(root / "task.yaml"), ModelDir.open(model_dir),
+                   PreparedData.open(root / "data"), run_dir,
                    TrainSettings(epochs=3, batch_size=4, learning_rate=3e-3, rank=8, alpha=16,
                                  evals_per_epoch=2, patience=10))
     evals = [h for h in result.history if h["type"] == "eval"]
@@ -131,7 +128,8 @@ def test_adapter_loads_in_plain_mlx_lm(tiny_setup, tmp_path):
 
     root, model_dir = tiny_setup
     run_dir = tmp_path / "run"
-    train(root / "task.yaml", model_dir, root / "data", run_dir,
+    train(load_task(root / "task.yaml"), ModelDir.open(model_dir), PreparedData.open(root / "data"),
+          run_dir,
           TrainSettings(iters=4, batch_size=4, learning_rate=1e-2))
     model, _ = load(str(model_dir), adapter_path=str(run_dir / "adapters" / "best"))
     assert model is not None
@@ -140,13 +138,19 @@ def test_adapter_loads_in_plain_mlx_lm(tiny_setup, tmp_path):
 class _FakeMonitor(TrainingMonitor):
     def __init__(self, values, run_dir, model):
         self.values = iter(values)
-        recorder = RunRecorder(run_dir, {"history": []})
-        super().__init__(model, None, None, [], {"patience": 2, "iters": 100, "rank": 8,
-                                                  "alpha": 16, "layers": 2}, recorder,
-                         run_dir, lambda event: None)
+        record = RunRecord("run", TaskRecord("task.yaml", "t", "classification", "h"),
+                           ModelRecord("m"), DataRecord("d", "train.jsonl"), {})
+        settings = ResolvedSettings(epochs=1, iters=100, rank=8, alpha=16,
+                                    learning_rate=1e-3, batch_size=4, max_seq_length=512,
+                                    layers=2, patience=2, seed=0, evals_per_epoch=1,
+                                    val_limit=1, grad_checkpoint=False, balance=False,
+                                    steps_per_epoch=10, steps_per_eval=10)
 
-    def _gold(self, messages):
-        return None
+        class Counted:
+            tokens_drawn = 0
+
+        super().__init__(model, None, None, [], settings, Run.create(run_dir, record),
+                         Counted(), lambda event: None)
 
     def evaluate_metric(self):
         value = next(self.values)
@@ -182,7 +186,8 @@ def test_memory_refusal_gives_advice_and_writes_nothing(tiny_setup, tmp_path, mo
     root, model_dir = tiny_setup
     monkeypatch.setenv("MLXMED_MEMORY_LIMIT_GB", "0.001")
     with pytest.raises(MlxmedError, match="only 0.0 GB is free; try a smaller --batch-size"):
-        train(root / "task.yaml", model_dir, root / "data", tmp_path / "run",
+        train(load_task(root / "task.yaml"), ModelDir.open(model_dir),
+              PreparedData.open(root / "data"), tmp_path / "run",
               TrainSettings(iters=2, batch_size=4))
     assert not (tmp_path / "run").exists()
 
@@ -190,7 +195,8 @@ def test_memory_refusal_gives_advice_and_writes_nothing(tiny_setup, tmp_path, mo
 def test_missing_data_folder_is_a_clear_error(tiny_setup, tmp_path):
     root, model_dir = tiny_setup
     with pytest.raises(MlxmedError, match="run `mlxmed data` first"):
-        train(root / "task.yaml", model_dir, tmp_path, tmp_path / "run")
+        train(load_task(root / "task.yaml"), ModelDir.open(model_dir), PreparedData.open(tmp_path),
+              tmp_path / "run")
 
 
 def test_cli_train_prints_plain_progress_without_a_terminal(tiny_setup, tmp_path):
@@ -216,7 +222,8 @@ def test_curve_trains_each_size_scores_the_test_split_and_resumes(tiny_setup, tm
     out = tmp_path / "curve"
     settings = TrainSettings(epochs=2, batch_size=4, learning_rate=3e-3)
     events: list[dict] = []
-    curve = run_curve(root / "task.yaml", model_dir, root / "data", out, [0, 16], 1, settings,
+    curve = run_curve(load_task(root / "task.yaml"), ModelDir.open(model_dir),
+                      PreparedData.open(root / "data"), out, [0, 16], 1, settings,
                       events.append)
     assert [row["n"] for row in curve["rows"]] == [0, 16]
     test_notes = len(read_chats(root / "data" / "test.jsonl"))
@@ -227,7 +234,8 @@ def test_curve_trains_each_size_scores_the_test_split_and_resumes(tiny_setup, tm
     assert (out / "curve.csv").read_text().splitlines()[0] == "n,mean,sd,runs,metric"
     # a second run reuses both finished points: nothing is trained or scored again
     again: list[dict] = []
-    assert run_curve(root / "task.yaml", model_dir, root / "data", out, [0, 16], 1, settings,
+    assert run_curve(load_task(root / "task.yaml"), ModelDir.open(model_dir),
+                     PreparedData.open(root / "data"), out, [0, 16], 1, settings,
                      again.append)["rows"] == curve["rows"]
     assert {e["type"] for e in again} == {"point_reused"}
 
@@ -238,7 +246,8 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tiny_setup, tmp_path):
     root, model_dir = tiny_setup
     settings = TrainSettings(iters=8, batch_size=4, learning_rate=3e-3, evals_per_epoch=4,
                              patience=10)
-    straight = train(root / "task.yaml", model_dir, root / "data", tmp_path / "straight",
+    straight = train(load_task(root / "task.yaml"), ModelDir.open(model_dir),
+                     PreparedData.open(root / "data"), tmp_path / "straight",
                      settings)
     assert straight.status == "finished"
 
@@ -248,15 +257,18 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tiny_setup, tmp_path):
 
     run_dir = tmp_path / "interrupted"
     with pytest.raises(KeyboardInterrupt):
-        train(root / "task.yaml", model_dir, root / "data", run_dir, settings,
+        train(load_task(root / "task.yaml"), ModelDir.open(model_dir),
+              PreparedData.open(root / "data"), run_dir, settings,
               on_event=stop_after_step_3)
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "interrupted" and record["last_step"] == 3
     assert json.loads((run_dir / "adapters" / "last" / "state.json").read_text())["step"] == 3
     with pytest.raises(MlxmedError, match="--resume"):
-        train(root / "task.yaml", model_dir, root / "data", run_dir, settings)
+        train(load_task(root / "task.yaml"), ModelDir.open(model_dir),
+              PreparedData.open(root / "data"), run_dir, settings)
 
-    resumed = train(root / "task.yaml", model_dir, root / "data", run_dir, resume=True)
+    resumed = train(load_task(root / "task.yaml"), ModelDir.open(model_dir),
+                    PreparedData.open(root / "data"), run_dir, resume=True)
     assert resumed.status == "finished"
     record = json.loads((run_dir / "run.json").read_text())
     assert record["resumed_from_step"] == 3 and record["last_step"] == 8
@@ -266,11 +278,12 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tiny_setup, tmp_path):
     for key in ours:
         np.testing.assert_allclose(np.array(ours[key]), np.array(theirs[key]), atol=1e-5)
     with pytest.raises(MlxmedError, match="already finished"):
-        train(root / "task.yaml", model_dir, root / "data", run_dir, resume=True)
+        train(load_task(root / "task.yaml"), ModelDir.open(model_dir),
+              PreparedData.open(root / "data"), run_dir, resume=True)
 
 
 def test_balanced_epochs_give_each_label_a_square_root_share():
-    from mlxmed.train import epoch_order
+    from mlxmed.training.batches import epoch_order
 
     class Notes:
         answers = ["UNKNOWN"] * 90 + ["SMOKER"] * 10

@@ -8,8 +8,10 @@ import functools
 import numpy as np
 import pytest
 
-from mlxmed.prompting import ChatTokenizer
-from mlxmed.train import TokenizedDataset, answer_loss, iterate_batches, read_chats
+from mlxmed.artifacts import read_chats
+from mlxmed.models.chat_tokenizer import ChatTokenizer
+from mlxmed.training.batches import TokenizedDataset, iterate_batches
+from mlxmed.training.loss import answer_loss
 
 
 def lora_model(model_dir, layers: int):
@@ -28,7 +30,7 @@ def test_trunk_loss_and_gradients_equal_the_whole_model(tiny_models, tiny_setup,
     import mlx.nn as nn
     from mlx.utils import tree_flatten
 
-    from mlxmed.trunk import FrozenTrunk
+    from mlxmed.accel.trunk import FrozenTrunk
 
     root, _ = tiny_setup
     model_dir = tiny_models(arch, kind="hf")
@@ -56,7 +58,7 @@ def test_trunk_loss_and_gradients_equal_the_whole_model(tiny_models, tiny_setup,
 
 
 def test_trunk_outputs_are_computed_once(tiny_setup):
-    from mlxmed.trunk import FrozenTrunk
+    from mlxmed.accel.trunk import FrozenTrunk
 
     root, model_dir = tiny_setup
     model = lora_model(model_dir, 1)
@@ -73,7 +75,7 @@ def test_trunk_outputs_are_computed_once(tiny_setup):
 
 
 def test_trunk_store_respects_its_budget(tiny_setup):
-    from mlxmed.trunk import FrozenTrunk, TrunkStore
+    from mlxmed.accel.trunk import FrozenTrunk, TrunkStore
 
     root, model_dir = tiny_setup
     model = lora_model(model_dir, 1)
@@ -87,9 +89,9 @@ def test_trunk_store_respects_its_budget(tiny_setup):
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3"])
 def test_trunk_label_scores_equal_the_whole_model(tiny_models, tiny_setup, arch):
-    from mlxmed.scoring import Predictor
+    from mlxmed.accel.trunk import FrozenTrunk
+    from mlxmed.inference.mlx_predictor import MlxPredictor
     from mlxmed.tasks import load_task
-    from mlxmed.trunk import FrozenTrunk
 
     root, _ = tiny_setup
     model_dir = tiny_models(arch, kind="hf")
@@ -97,8 +99,8 @@ def test_trunk_label_scores_equal_the_whole_model(tiny_models, tiny_setup, arch)
     model = lora_model(model_dir, 1)
     chat = ChatTokenizer(model_dir)
     chats = [m[:-1] for m in read_chats(root / "data" / "valid.jsonl")][:4]
-    whole = Predictor(task, model, chat)
-    split = Predictor(task, model, chat, trunk=FrozenTrunk(model, 1))
+    whole = MlxPredictor(task, model, chat)
+    split = MlxPredictor(task, model, chat, trunk=FrozenTrunk(model, 1))
     for messages in chats:
         a, b = whole.predict(messages), split.predict(messages)
         assert a.value == b.value
@@ -110,7 +112,7 @@ def test_cpu_kernels_match_mlx():
     import mlx.core as mx
     import mlx.nn as nn
 
-    from mlxmed import cpu_kernels
+    from mlxmed.accel import cpu_kernels
 
     x = mx.random.normal((2, 3, 40, 70), key=mx.random.key(0)) * 6
     assert float(mx.abs(cpu_kernels.softmax(x) - mx.softmax(x, axis=-1)).max()) < 1e-5
@@ -136,7 +138,7 @@ def test_cpu_kernels_match_mlx():
 def test_cpu_attention_matches_mlx(mask):
     import mlx.core as mx
 
-    from mlxmed import cpu_kernels
+    from mlxmed.accel import cpu_kernels
 
     keys_ = [mx.random.key(i) for i in range(3)]
     q = mx.random.normal((2, 6, 5, 16), key=keys_[0])
@@ -148,3 +150,45 @@ def test_cpu_attention_matches_mlx(mask):
     ours = cpu_kernels.attention(q, k, v, None, 0.25, masks[mask])
     theirs = mx.fast.scaled_dot_product_attention(q, k, v, scale=0.25, mask=masks[mask])
     assert np.allclose(np.array(ours), np.array(theirs), atol=1e-5)
+
+
+def test_training_end_to_end_is_the_same_with_and_without_the_speedups(tiny_setup, tmp_path,
+                                                                       monkeypatch):
+    """A 6-layer model with LoRA on the top 2: four frozen layers in the trunk, the fused CPU
+    kernels on; the same run with both switched off ends with the same adapter."""
+    import mlx.core as mx
+    from factory import TinyConfig, write_hf_dir
+
+    from mlxmed.accel import cpu_kernels
+    from mlxmed.accel.trunk import TrunkStore
+    from mlxmed.artifacts import PreparedData
+    from mlxmed.models import hub
+    from mlxmed.tasks import load_task
+    from mlxmed.training import TrainSettings, train
+    from mlxmed.training.loop import frozen_trunk
+    from mlxmed.training.settings import resolve_settings
+
+    root, _ = tiny_setup
+    model_dir = hub.convert(str(write_hf_dir(tmp_path / "hf6", TinyConfig(layers=6))),
+                            out=tmp_path / "six", dtype="float32")
+    task, data = load_task(root / "task.yaml"), PreparedData.open(root / "data")
+    settings = TrainSettings(iters=6, batch_size=4, layers=2, rank=4, alpha=8,
+                             learning_rate=3e-3, evals_per_epoch=4, patience=10, val_limit=4)
+    model = lora_model(model_dir.path, 2)
+    trunk = frozen_trunk(model, resolve_settings(settings, model_dir, task, 64), TrunkStore())
+    assert trunk is not None and trunk.split == 4
+    with cpu_kernels.enabled(model) as switched_in:
+        assert switched_in
+    adapters, losses = [], []
+    for speedups in ("1", "0"):
+        monkeypatch.setenv("MLXMED_FROZEN_TRUNK", speedups)
+        monkeypatch.setenv("MLXMED_FAST_KERNELS", speedups)
+        result = train(task, model_dir, data, tmp_path / f"run{speedups}", settings)
+        adapters.append(mx.load(str(result.run_dir / "adapters" / "last" /
+                                    "adapters.safetensors")))
+        losses.append([e["loss"] for e in result.history if e["type"] == "train"])
+    print(f"train losses with the speed-ups {losses[0]}, without {losses[1]}")
+    assert np.allclose(losses[0], losses[1], atol=1e-4)
+    assert adapters[0].keys() == adapters[1].keys()
+    for name in adapters[0]:
+        assert float(mx.abs(adapters[0][name] - adapters[1][name]).max()) < 1e-4, name

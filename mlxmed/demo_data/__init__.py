@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlxmed.demo_data import cardio_de, smoking
+from mlxmed.paths import examples_dir
 
 __all__ = ["EXAMPLES_DIR", "cardio_de", "smoking", "write_all"]
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES_DIR = examples_dir()
 
 
 def write_all(examples_dir: Path = EXAMPLES_DIR) -> list[Path]:

@@ -1,0 +1,80 @@
+"""`mlxmed extract`: run a GGUF model over many notes, offline, resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from mlxmed.cli.common import console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mlxmed.extract import run_extract
+from mlxmed.tasks import load_task
+
+
+@click.command("extract")
+@click.argument("task", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
+@click.option("--model", "model", required=True, type=click.Path(dir_okay=False, exists=True,
+              path_type=Path), help="GGUF model file (from `mlxmed export`).")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file: .csv or .jsonl.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run: skip notes "
+              "already in --out.")
+@click.option("--threads", type=int, help="CPU threads (default: physical cores).")
+@click.option("--ctx", "n_ctx", type=int, help="Context size in tokens (default: the task's "
+              "max_seq_length + 256).")
+@click.option("--adapter", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A LoRA adapter GGUF (`mlxmed export --adapter-only`) for a base model.")
+@click.option("--limit", type=int, help="Only the first N notes.")
+@click.option("--include-text", is_flag=True, help="Copy each note's text into the output "
+              "(off by default, so shared results carry no note text).")
+@click.option("--encoding", default=None, help="Encoding of the input if it is not UTF-8.")
+def extract_command(task: Path, input_path: Path, model: Path, out: Path, resume: bool,
+                    threads: int | None, n_ctx: int | None, adapter: Path | None,
+                    limit: int | None, include_text: bool, encoding: str | None) -> None:
+    """Answer TASK for every note in INPUT with a GGUF model and write one row per note.
+
+    INPUT is a CSV/TSV/JSONL file or a folder of .txt notes (id = file name). Each row has the
+    id, the label (or the extracted fields), a confidence (for classification: the
+    probability of the chosen label among all labels), a status (ok/error), the reason of an
+    error, and the time in ms. Rows are written as they are done; after an interruption, run
+    the same command with --resume.
+
+    Example: mlxmed extract task.yaml notes.csv --model run/model-q8_0.gguf --out out.csv
+    """
+    progress = Progress(TextColumn("[bold]extracting[/]"), BarColumn(),
+                        TextColumn("{task.completed}/{task.total} notes"),
+                        TextColumn("{task.fields[rate]} notes/s  errors {task.fields[errors]}"),
+                        TimeRemainingColumn(), console=console)
+    state: dict = {}
+
+    def on_event(event: dict) -> None:
+        if event["type"] == "start":
+            if event["done_before"]:
+                console.print(f"Resuming: {event['done_before']} of {event['total']} notes "
+                              "are already done", highlight=False)
+            state["task"] = progress.add_task("extract", total=event["todo"], rate="-",
+                                              errors=0)
+        elif event["type"] == "row":
+            elapsed = progress.tasks[0].elapsed or 0
+            rate = f"{event['done'] / elapsed:.2f}" if elapsed else "-"
+            progress.update(state["task"], completed=event["done"], rate=rate,
+                            errors=event["errors"])
+
+    with progress:
+        summary = run_extract(load_task(task), model, input_path, out, resume, threads, n_ctx,
+                              adapter, limit, include_text, encoding, on_event=on_event)
+    table = Table(title="Extraction summary", show_header=False)
+    table.add_row("notes in input", str(summary.total))
+    table.add_row("written now", str(summary.written))
+    table.add_row("already done before", str(summary.done_before))
+    table.add_row("errors (status=error)", str(summary.errors))
+    table.add_row("long notes shortened", str(summary.shortened))
+    if summary.written:
+        table.add_row("notes per second", f"{summary.written / summary.seconds:.2f}")
+    for label, count in sorted(summary.labels.items()):
+        table.add_row(f"label {label}", str(count))
+    console.print(table)
+    console.print(f"Results: {summary.out}", highlight=False)

@@ -1,0 +1,144 @@
+"""`mlxmed train`: LoRA/QLoRA fine-tuning with the task metric and early stopping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from mlxmed.cli.common import console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from mlxmed.artifacts import PreparedData
+from mlxmed.models.hub import resolve_model_dir
+from mlxmed.tasks import load_task
+from mlxmed.training import TrainSettings, train
+
+
+class TrainDisplay:
+    """Progress bar with step, loss, tokens/s, best metric and ETA; plain lines without a TTY."""
+
+    def __init__(self) -> None:
+        self.live = console.is_terminal
+        self.progress = Progress(
+            TextColumn("[bold]step[/] {task.completed}/{task.total}"), BarColumn(),
+            TextColumn("loss {task.fields[loss]}  {task.fields[speed]} tok/s  "
+                       "best {task.fields[best]}  {task.fields[note]}"),
+            TimeRemainingColumn(), console=console, disable=not self.live)
+        self.task = None
+        self.fields = {"loss": "-", "speed": "-", "best": "-", "note": ""}
+
+    def __enter__(self) -> TrainDisplay:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, event: dict) -> None:
+        kind = event["type"]
+        if kind == "start":
+            settings = event["resolved"]
+            if event.get("resumed_from"):
+                console.print(f"Resuming from step {event['resumed_from']}", highlight=False)
+            console.print(
+                f"Training on {event['train_notes']} notes: {settings['iters']} steps "
+                f"({settings['epochs']:.3g} epochs), LoRA rank {settings['rank']} on "
+                f"{settings['layers']} layers, lr {settings['learning_rate']:g}, batch "
+                f"{settings['batch_size']}", highlight=False)
+            self.task = self.progress.add_task("train", total=settings["iters"],
+                                               completed=event.get("resumed_from", 0),
+                                               **self.fields)
+        elif kind == "step":
+            self._update(completed=event["step"], note="")
+        elif kind == "train":
+            speed = event["tokens_per_second"]
+            self.fields.update(loss=f"{event['loss']:.3f}",
+                               speed=f"{speed:.0f}" if speed else "-")
+            self._update()
+            self._line(f"step {event['step']}: train loss {event['loss']:.3f}, "
+                       f"{self.fields['speed']} tok/s")
+        elif kind == "validating":
+            self._update(note="validating...")
+        elif kind == "metric_progress":
+            self._update(note=f"scoring validation {event['done']}/{event['total']}")
+        elif kind == "eval":
+            if event["best"] is not None:
+                self.fields["best"] = f"{event['best']:.3f}"
+            label = "zero-shot" if event.get("zero_shot") else f"step {event['step']}"
+            message = (f"{label}: val loss {event['val_loss']:.3f}, {event['metric']} "
+                       f"{event['value']:.3f}")
+            console.print(message, highlight=False) if self.live else self._line(message)
+            self._update(note="")
+
+    def _update(self, **fields) -> None:
+        self.fields.update({k: v for k, v in fields.items() if k in self.fields})
+        if self.task is not None:
+            self.progress.update(self.task, completed=fields.get("completed"), **{
+                k: v for k, v in self.fields.items()})
+
+    def _line(self, text: str) -> None:
+        if not self.live:
+            console.print(text, highlight=False)
+
+
+@click.command("train")
+@click.argument("task", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--model", "model", required=True,
+              help="Converted model (name or folder, see `mlxmed models`).")
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False,
+              exists=True, path_type=Path), help="Folder written by `mlxmed data`.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder (default: runs/<task>-<model>).")
+@click.option("--train-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Train on this chat file instead (e.g. subsets/train_100.jsonl).")
+@click.option("--epochs", type=float, help="Passes over the training notes (default: the "
+              "model's catalogue setting, usually 3).")
+@click.option("--iters", type=int, help="Training steps (instead of --epochs).")
+@click.option("--rank", type=int, help="LoRA rank.")
+@click.option("--alpha", type=float, help="LoRA alpha (the update is scaled by alpha/rank).")
+@click.option("--lr", "learning_rate", type=float, help="Learning rate.")
+@click.option("--batch-size", type=int, help="Notes per step.")
+@click.option("--max-seq-length", type=int, help="Token limit per note (default: the task's).")
+@click.option("--layers", type=int, help="How many of the last layers get LoRA adapters.")
+@click.option("--patience", type=int, default=3, show_default=True,
+              help="Stop after this many evaluations without a better metric.")
+@click.option("--evals-per-epoch", type=int, default=1, show_default=True,
+              help="How often to compute the validation metric.")
+@click.option("--val-limit", type=int, default=100, show_default=True,
+              help="Validation notes scored for the metric at each evaluation.")
+@click.option("--grad-checkpoint", is_flag=True, help="Trade speed for memory.")
+@click.option("--balance/--no-balance", default=True, show_default=True,
+              help="Classification: draw training notes so each label's share follows the "
+              "square root of its count (rare labels are seen much more often).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run in --out from its last checkpoint.")
+def train_command(task: Path, model: str, data_dir: Path, out: Path | None,
+                  train_file: Path | None, resume: bool, **options) -> None:
+    """Fine-tune a converted model on the notes prepared by `mlxmed data`.
+
+    LoRA on a float model, QLoRA on a 4-bit one (`mlxmed convert MODEL -q 4`). The prompt is
+    masked from the loss. At each evaluation the validation notes are answered the way
+    `extract` answers them and scored (macro-F1 for classification, field-level F1 for
+    extraction); the adapter with the best score is kept in RUN/adapters/best.
+
+    Example: mlxmed train examples/smoking/task.yaml --model smollm2-135m-bundled --data d/
+    """
+    model_dir = resolve_model_dir(model)
+    run_dir = out or Path("runs") / f"{task.stem}-{model_dir.name}"
+    settings = TrainSettings(**{k: v for k, v in options.items() if v is not None})
+    with TrainDisplay() as display:
+        try:
+            result = train(load_task(task), model_dir, PreparedData.open(data_dir), run_dir,
+                           settings, train_file=train_file,
+                           on_event=display, resume=resume)
+        except KeyboardInterrupt:
+            display.progress.stop()
+            console.print(f"[yellow]interrupted[/]: the last checkpoint is in {run_dir}; "
+                          "continue with the same command plus --resume", highlight=False)
+            raise SystemExit(130) from None
+    zero = f"{result.zero_shot_metric:.3f}" if result.zero_shot_metric is not None else "-"
+    best = f"{result.best_metric:.3f}" if result.best_metric is not None else "-"
+    console.print(f"[green]{result.status}[/]: best validation metric {best} at step "
+                  f"{result.best_step} (zero-shot {zero}); run saved in {result.run_dir}",
+                  highlight=False)

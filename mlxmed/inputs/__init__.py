@@ -1,0 +1,1 @@
+"""Reading notes: the readers of each input format, and records validated against a task."""

@@ -1,0 +1,30 @@
+"""The one place where mlxmed changes another library's module state, for the few things
+those libraries offer no argument or hook for. Every change is scoped: made on entering a
+``with`` block and undone on leaving it, even on error. The callers (and why they need it):
+
+* :func:`mlxmed.accel.cpu_kernels.enabled`: mlx-lm's model modules call module-level
+  ``scaled_dot_product_attention`` and ``swiglu``; the fast CPU kernels replace those names.
+* :func:`mlxmed.training.monitor.mlx_lm_display_silenced`: mlx-lm's ``train()`` builds its
+  terminal display (``TrainUI``) from its own module; mlxmed's display replaces it.
+* :func:`mlxmed.inference.llama_runtime.open_gguf`: llama-cpp-python has no argument for
+  ``use_extra_bufts``; it is set on the default model parameters while a model loads.
+* :func:`mlxmed.models.hub.download`: huggingface_hub reads its offline switch from its
+  constants module; an explicit download lifts mlxmed's offline setting for its duration.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+
+@contextlib.contextmanager
+def patched(module: Any, name: str, value: Any) -> Iterator[None]:
+    """``module.name`` is ``value`` inside the block and what it was before afterwards."""
+    original = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, original)

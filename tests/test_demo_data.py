@@ -16,10 +16,11 @@ import pytest
 import yaml
 from sklearn.metrics import f1_score
 
-from mlxmed.demo_data import EXAMPLES_DIR, cardio_de, smoking, write_all
+from mlxmed.demo_data import EXAMPLES_DIR, cardio_de, pneumonia, smoking, write_all
 
 FILES = ("smoking/notes.csv", "smoking/task.yaml", "smoking/README.md",
-         "cardio_de/reports.jsonl", "cardio_de/task.yaml", "cardio_de/README.md")
+         "cardio_de/reports.jsonl", "cardio_de/task.yaml", "cardio_de/README.md",
+         "pneumonia/notes.csv", "pneumonia/task.yaml", "pneumonia/README.md")
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +33,11 @@ def reports() -> list[dict]:
     return cardio_de.generate()
 
 
+@pytest.fixture(scope="module")
+def imaging() -> list[dict]:
+    return pneumonia.generate()
+
+
 # ----- determinism and committed files --------------------------------------------------------
 
 
@@ -40,6 +46,8 @@ def test_generators_are_deterministic() -> None:
     assert smoking.generate(60, seed=7) != smoking.generate(60, seed=8)
     assert cardio_de.generate(40, seed=7) == cardio_de.generate(40, seed=7)
     assert cardio_de.generate(40, seed=7) != cardio_de.generate(40, seed=8)
+    assert pneumonia.generate(60, seed=7) == pneumonia.generate(60, seed=7)
+    assert pneumonia.generate(60, seed=7) != pneumonia.generate(60, seed=8)
 
 
 def test_committed_examples_match_a_fresh_generation(tmp_path: Path) -> None:
@@ -54,10 +62,13 @@ def test_committed_examples_match_a_fresh_generation(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
 
 
-def test_committed_files_parse_back_to_the_records(notes: list[dict], reports: list[dict]) -> None:
+def test_committed_files_parse_back_to_the_records(notes: list[dict], reports: list[dict],
+                                                   imaging: list[dict]) -> None:
     text = (EXAMPLES_DIR / "smoking/notes.csv").read_text(encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
     assert rows == notes
+    text = (EXAMPLES_DIR / "pneumonia/notes.csv").read_text(encoding="utf-8")
+    assert list(csv.DictReader(io.StringIO(text, newline=""))) == imaging
     lines = (EXAMPLES_DIR / "cardio_de/reports.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in lines] == reports
 
@@ -92,6 +103,37 @@ def test_smoking_task_yaml() -> None:
     assert task["kind"] == "classification" and task["label_field"] == "smoking_status"
     assert [lab["name"] for lab in task["labels"]] == list(smoking.LABELS)
     assert all(lab["definition"].strip() for lab in task["labels"])
+
+
+def test_pneumonia_counts_ids_and_distribution(imaging: list[dict]) -> None:
+    assert len(imaging) == pneumonia.DEFAULT_N
+    assert len({r["id"] for r in imaging}) == len(imaging)
+    assert all(re.fullmatch(r"pna-\d{4}", r["id"]) for r in imaging)
+    assert [r["id"] for r in imaging[:2]] == ["pna-0001", "pna-0002"]
+    counts = Counter(r["pneumonia"] for r in imaging)
+    assert set(counts) == set(pneumonia.LABELS)
+    for label, target in (("NOT MENTIONED", 0.42), ("PRESENT", 0.34), ("ABSENT", 0.12),
+                          ("POSSIBLE", 0.12)):
+        assert abs(counts[label] / len(imaging) - target) < 0.03, (label, counts[label])
+    words = [len(r["text"].split()) for r in imaging]
+    assert all(pneumonia.MIN_WORDS <= w <= pneumonia.MAX_WORDS for w in words)
+    assert max(words) - min(words) >= 60  # lengths vary
+    assert len({r["text"] for r in imaging}) == len(imaging)
+
+
+def test_small_pneumonia_sets_still_have_every_label() -> None:
+    assert set(Counter(r["pneumonia"] for r in pneumonia.generate(40, 3))) == set(
+        pneumonia.LABELS
+    )
+
+
+def test_pneumonia_task_yaml() -> None:
+    task = yaml.safe_load((EXAMPLES_DIR / "pneumonia/task.yaml").read_text(encoding="utf-8"))
+    assert task["kind"] == "classification" and task["label_field"] == "pneumonia"
+    assert task["name"] == "pneumonia_status" and "focus" not in task
+    assert (task["text_field"], task["id_field"]) == ("text", "id")
+    assert [lab["name"] for lab in task["labels"]] == list(pneumonia.LABELS)
+    assert all(15 <= len(lab["definition"].split()) <= 40 for lab in task["labels"])
 
 
 def test_cardio_counts_and_gold_schema(reports: list[dict]) -> None:
@@ -205,6 +247,75 @@ def test_cardio_gold_is_derivable(reports: list[dict]) -> None:
             assert high == (grade_ in gold["diagnoses"]), (r["id"], field)
 
 
+PNA_TARGET = re.compile(
+    r"pneumoni|\bpna\b|consolidat|infiltrat|airspace|infecti|aspiration|\bcap\b", re.I)
+PNA_HISTORY = re.compile(r"history|\bhx\b|h/o|\bpmh\b", re.I)
+# indication / reason for the exam, and the comparison line
+PNA_CONTEXT = re.compile(
+    r"indication|reason for|requested for|\bind:|hpi:|r/o|rule out|eval|concern for|"
+    r"\?\s?(pna|pneumonia|aspiration|consolidation|infiltrate)\b|assess for|question of|"
+    r"follow-up of|f/u pna|suspected|susp pna|comparison|comp:", re.I)
+NEGATION = re.compile(r"\bno\b|without|negative for", re.I)
+UNCERTAINTY = re.compile(
+    r"possibl|\bposs\b|cannot be excluded|cannot exclude|not excluded|questionabl|may represent|"
+    r"may be|suspicious for|versus|\bvs\b|equivocal|differential", re.I)
+
+
+def _current_target_sentences(text: str) -> list[str]:
+    """Sentences that name pneumonia or a synonym outside history, indication and comparison."""
+    return [s for s in _sentences(text) if PNA_TARGET.search(s)
+            and not PNA_HISTORY.search(s) and not PNA_CONTEXT.search(s)]
+
+
+def test_pneumonia_label_is_derivable(imaging: list[dict]) -> None:
+    negated = re.compile(r"\bno\b|without|w/o|negative|\bneg\b|\bnot\b|free of|absence|resolv|"
+                         r"resolution|clear|no longer", re.I)
+    uncertain = re.compile(r"possib|\bposs\b|cannot|not excluded|questionabl|\bmay\b|could|"
+                           r"suspicious|versus|\bvs\b|equivocal|differential|ddx|indeterminate|"
+                           r"consideration|\?", re.I)
+    for r in imaging:
+        current, label = _current_target_sentences(r["text"]), r["pneumonia"]
+        if label == "NOT MENTIONED":
+            assert not current, (r["id"], current)
+            lower = r["text"].lower()
+            assert not re.search(r"lungs are clear|no acute cardiopulmonary|opacit", lower), r["id"]
+            continue
+        assert current, r["id"]
+        if label == "ABSENT":
+            assert all(negated.search(s) for s in current), (r["id"], current)
+        if label == "POSSIBLE":
+            assert any(uncertain.search(s) for s in current), (r["id"], current)
+    assert not any(re.search(r"likely|probable", r["text"], re.I) for r in imaging)
+
+
+def test_pneumonia_traps_occur_in_every_class(imaging: list[dict]) -> None:
+    by_label = {label: [r for r in imaging if r["pneumonia"] == label]
+                for label in pneumonia.LABELS}
+    for label, records in by_label.items():
+        # negated and uncertain *other* findings: cues in sentences without a target word
+        other = [[s for s in _sentences(r["text"]) if not PNA_TARGET.search(s)] for r in records]
+        negated = sum(any(NEGATION.search(s) for s in ss) for ss in other) / len(records)
+        unsure = sum(any(UNCERTAINTY.search(s) for s in ss) for ss in other) / len(records)
+        assert negated > 0.5 and unsure > 0.5, (label, negated, unsure)
+        # pneumonia in the history, in every class
+        history = sum(any(PNA_TARGET.search(s) and PNA_HISTORY.search(s)
+                          for s in _sentences(r["text"])) for r in records) / len(records)
+        assert history > 0.15, (label, history)
+        # pneumonia in the indication: never for NOT MENTIONED, often for the others
+        indication = sum(any(PNA_TARGET.search(s) and PNA_CONTEXT.search(s)
+                             and not PNA_HISTORY.search(s) for s in _sentences(r["text"]))
+                         for r in records) / len(records)
+        if label == "NOT MENTIONED":
+            assert indication == 0
+        else:
+            assert indication > 0.25, (label, indication)
+    # a negation cue right before a target word, in PRESENT and POSSIBLE reports too
+    for label in ("PRESENT", "POSSIBLE"):
+        assert any(re.search(r"\b(no|without)\b(\W+\w+){0,4}\W+(consolidat|pneumoni|infiltrat)",
+                             s, re.I)
+                   for r in by_label[label] for s in _current_target_sentences(r["text"])), label
+
+
 # ----- keyword baselines stay well below perfect ----------------------------------------------
 
 
@@ -311,3 +422,37 @@ def test_cardio_keyword_baseline_is_far_from_perfect(reports: list[dict]) -> Non
     print("cardio keyword baseline field F1: "
           + ", ".join(f"{k} {v:.2f}" for k, v in scores.items()) + f"; macro {macro:.3f}")
     assert 0.3 < macro < 0.95
+
+
+PNA_RULE_TARGET = re.compile(r"pneumonia|\bpna\b|consolidat\w*|infiltrat\w*|airspace (?:disease|"
+                             r"dz|opacit\w*)|infectious process|\binfection\b", re.I)
+PNA_RULE_NEG = re.compile(r"\b(no|without|negative for|neg for|w/o|free of|not)\b", re.I)
+PNA_RULE_UNC = re.compile(r"possibl\w*|\bposs\b|cannot be excluded|cannot exclude|not excluded|"
+                          r"questionabl\w*|may represent|suspicious for|versus|\bvs\b|equivocal|"
+                          r"differential|\?", re.I)
+
+
+def _pneumonia_rule(text: str) -> str:
+    """NegEx in a nutshell: each target mention is uncertain (cue within 6 words either side),
+    negated (cue within 5 words before) or positive; PRESENT > POSSIBLE > ABSENT."""
+    states = set()
+    for sentence in _sentences(text):
+        for m in PNA_RULE_TARGET.finditer(sentence):
+            before = sentence[: m.start()].split()
+            near = " ".join(before[-6:] + sentence[m.end():].split()[:6])
+            if PNA_RULE_UNC.search(near):
+                states.add("POSSIBLE")
+            elif PNA_RULE_NEG.search(" ".join(before[-5:])):
+                states.add("ABSENT")
+            else:
+                states.add("PRESENT")
+    return next((label for label in ("PRESENT", "POSSIBLE", "ABSENT") if label in states),
+                "NOT MENTIONED")
+
+
+def test_pneumonia_keyword_baseline_is_far_from_perfect(imaging: list[dict]) -> None:
+    gold = [r["pneumonia"] for r in imaging]
+    pred = [_pneumonia_rule(r["text"]) for r in imaging]
+    macro = f1_score(gold, pred, average="macro", labels=list(pneumonia.LABELS))
+    print(f"pneumonia keyword baseline macro-F1: {macro:.3f}")
+    assert 0.3 < macro < 0.8

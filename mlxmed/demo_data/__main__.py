@@ -9,7 +9,7 @@ from mlxmed.demo_data import EXAMPLES_DIR, write_all
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write both datasets into ``argv[0]`` (default: the repository's ``examples/``)."""
+    """Write the datasets into ``argv[0]`` (default: the repository's ``examples/``)."""
     args = sys.argv[1:] if argv is None else argv
     target = Path(args[0]) if args else EXAMPLES_DIR
     for path in write_all(target):

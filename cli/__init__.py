@@ -40,7 +40,10 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(mlxmed.__version__, prog_name="mlxmed")
-def cli() -> None:
+@click.option("--offline", is_flag=True, help="Never use the network, not even for `convert` of "
+              "a hub model (same as MLXMED_OFFLINE=1): a hub model then comes from the local "
+              "download cache only.")
+def cli(offline: bool) -> None:
     """Fine-tune a small language model on your own labelled clinical notes, on this computer,
     and use it to pull structured data out of thousands of notes. No text leaves the machine.
 
@@ -58,6 +61,8 @@ def cli() -> None:
 
     Run `mlxmed COMMAND --help` for the details of each step.
     """
+    if offline:
+        os.environ["MLXMED_OFFLINE"] = "1"
 
 
 def main() -> None:

@@ -6,10 +6,21 @@ import errno
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from mlxmed.errors import MlxmedError
 
 console = Console()
+
+__all__ = ["POSITIVE", "console", "err_console", "esc", "fail", "run_safely"]
+
+# a number that must be above zero (learning rate, epochs, alpha)
+POSITIVE = click.FloatRange(min=0, min_open=True)
+
+
+def esc(value: object) -> str:
+    """``value`` as text that rich prints literally (paths, labels and notes may hold ``[``)."""
+    return escape(str(value))
 err_console = Console(stderr=True)
 
 
@@ -43,7 +54,7 @@ def os_error_line(exc: OSError) -> str:
 
 def fail(message: str) -> None:
     """Print one red error line on stderr (used at the CLI boundary only)."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {esc(message)}", highlight=False, soft_wrap=True)
 
 
 def run_safely(command: click.Command, debug: bool = False) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from mlxmed.cli.common import console
+from mlxmed.cli.common import POSITIVE, console, esc
 from mlxmed.cli.train import TrainDisplay
 from rich.table import Table
 
@@ -44,18 +44,19 @@ class CurveDisplay(TrainDisplay):
               exists=True, path_type=Path), help="Folder written by `mlxmed data`.")
 @click.option("--sizes", default="0,25,50,100,200,300", show_default=True,
               help="Training-set sizes; 0 is the zero-shot baseline.")
-@click.option("--seeds", type=int, default=1, show_default=True,
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
               help="Training runs per size (mean ± sd).")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for curve.csv, curve.json, curve.png and the runs.")
-@click.option("--epochs", type=float, help="Epochs per run (default: the catalogue's).")
-@click.option("--lr", "learning_rate", type=float, help="Learning rate.")
-@click.option("--batch-size", type=int, help="Notes per step.")
-@click.option("--layers", type=int, help="How many of the last layers get LoRA adapters.")
+@click.option("--epochs", type=POSITIVE, help="Epochs per run (default: the catalogue's).")
+@click.option("--lr", "learning_rate", type=POSITIVE, help="Learning rate.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Notes per step.")
+@click.option("--layers", type=click.IntRange(min=1),
+              help="How many of the last layers get LoRA adapters.")
 @click.option("--balance/--no-balance", default=True, show_default=True,
               help="Classification: draw training notes so each label's share follows the "
               "square root of its count (rare labels are seen much more often).")
-@click.option("--val-limit", type=int, default=100, show_default=True,
+@click.option("--val-limit", type=click.IntRange(min=1), default=100, show_default=True,
               help="Validation notes scored at each evaluation.")
 def curve(task: Path, model: str, data_dir: Path, sizes: str, seeds: int, out: Path,
           **options) -> None:
@@ -79,5 +80,6 @@ def curve(task: Path, model: str, data_dir: Path, sizes: str, seeds: int, out: P
         table.add_row("0 (zero-shot)" if row["n"] == 0 else str(row["n"]), f"{row['mean']:.3f}",
                       f"{row['sd']:.3f}", str(row["runs"]))
     console.print(table)
-    console.print(f"Wrote {out / 'curve.csv'}, {out / 'curve.json'} and {out / 'curve.png'}",
+    console.print(f"Wrote {esc(out / 'curve.csv')}, {esc(out / 'curve.json')} and "
+                  f"{esc(out / 'curve.png')}",
                   highlight=False)

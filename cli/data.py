@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from mlxmed.cli.common import console
+from mlxmed.cli.common import console, esc
 from rich.table import Table
 
 from mlxmed.artifacts import ModelDir
@@ -24,13 +24,14 @@ from mlxmed.tasks import load_task
               help="Folder to write the training files to (must be empty unless --force).")
 @click.option("--valid", default=0.15, show_default=True, help="Fraction of notes for validation.")
 @click.option("--test", default=0.15, show_default=True, help="Fraction of notes for the test.")
-@click.option("--seed", default=0, show_default=True, help="Seed for the splits and subsets.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed for the splits and subsets.")
 @click.option("--sizes", default=",".join(map(str, DEFAULT_SIZES)), show_default=True,
               help="Learning-curve subset sizes (comma-separated) drawn from the train split.")
 @click.option("--model", "model", default=None,
               help="Converted model (folder or name) whose tokenizer and chat template count "
                    "the tokens (default: the bundled model, if converted).")
-@click.option("--max-seq-length", type=int, default=None,
+@click.option("--max-seq-length", type=click.IntRange(min=32), default=None,
               help="Token limit per note (default: max_seq_length of the task file).")
 @click.option("--labels-csv", type=click.Path(dir_okay=False, path_type=Path),
               help="Labels for a folder of .txt notes (default: labels.csv in or next to it).")
@@ -70,7 +71,7 @@ def show_summary(prepared: Prepared, out: Path) -> None:
     for split in (*SPLITS, "total"):
         table.add_column(split, justify="right")
     for key in counts["total"]:
-        table.add_row(key, *(str(counts[s][key]) for s in (*SPLITS, "total")))
+        table.add_row(esc(key), *(str(counts[s][key]) for s in (*SPLITS, "total")))
     table.add_row("[bold]all[/]", *(f"[bold]{sum(counts[s].values())}[/]"
                                     for s in (*SPLITS, "total")))
     console.print(table)
@@ -86,7 +87,7 @@ def show_summary(prepared: Prepared, out: Path) -> None:
                                                                  "max")))
     console.print(lengths)
     if tokens["method"] == "tokenizer":
-        console.print(f"Token counts {tokens['note']}.", highlight=False)
+        console.print(f"Token counts {esc(tokens['note'])}.", highlight=False)
 
     long_notes = summary["long_notes"]
     console.print(f"Notes over max_seq_length {long_notes['max_seq_length']}: "
@@ -96,5 +97,5 @@ def show_summary(prepared: Prepared, out: Path) -> None:
         console.print(f"Learning-curve subsets: {', '.join(map(str, subsets['written']))}",
                       highlight=False)
     for note in summary["notes"]:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
-    console.print(f"[green]Wrote[/] {len(summary['files'])} files to {out}", highlight=False)
+        console.print(f"[yellow]note:[/] {esc(note)}", highlight=False)
+    console.print(f"[green]Wrote[/] {len(summary['files'])} files to {esc(out)}", highlight=False)

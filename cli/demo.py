@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import click
-from mlxmed.cli.common import console
+from mlxmed.cli.common import console, esc
 from mlxmed.cli.train import TrainDisplay
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -43,14 +43,14 @@ def demo(question: str) -> None:
     console.rule("[bold]1. convert the bundled model")
     with console.status("converting (about a minute the first time)..."):
         model_dir = demo_lib.ensure_bundled_model()
-    console.print(f"model ready: {model_dir}", highlight=False)
+    console.print(f"model ready: {esc(model_dir)}", highlight=False)
     with console.status("asking it a clinical question..."):
         answer = demo_lib.ask(model_dir, question, max_tokens=48)
-    console.print(f"[bold]Q:[/] {question}\n[bold]A:[/] {answer}", highlight=False)
+    console.print(f"[bold]Q:[/] {esc(question)}\n[bold]A:[/] {esc(answer)}", highlight=False)
 
     console.rule("[bold]2. prepare the smoking-status demo data")
     data = demo_lib.prepare_smoking_data(model_dir)
-    console.print(f"train/valid/test chats and learning-curve subsets in {data.path}",
+    console.print(f"train/valid/test chats and learning-curve subsets in {esc(data.path)}",
                   highlight=False)
 
     console.rule(f"[bold]3. fine-tune on {demo_lib.DEMO_TRAIN_SUBSET} notes "
@@ -61,7 +61,8 @@ def demo(question: str) -> None:
     console.rule("[bold]4. export to GGUF (Q8_0) for llama.cpp")
     with console.status("fusing, writing and quantizing..."):
         tuned, base = demo_lib.export_models(result.run_dir, model_dir)
-    console.print(f"fine-tuned: {tuned}\nbase (for the zero-shot comparison): {base}",
+    console.print(f"fine-tuned: {esc(tuned)}\nbase (for the zero-shot comparison): "
+                  f"{esc(base)}",
                   highlight=False)
 
     console.rule(f"[bold]5. extract {demo_lib.DEMO_TEST_NOTES} test notes and evaluate")
@@ -77,7 +78,8 @@ def demo(question: str) -> None:
     for name, report in reports.items():
         metrics = report["metrics"]
         table.add_row(name, f"{metrics['macro_f1']:.3f}", f"{metrics['accuracy']:.3f}",
-                      most_frequent_answer(report["confusion_matrix"]), report["report_html"])
+                      esc(most_frequent_answer(report["confusion_matrix"])),
+                      esc(report["report_html"]))
     console.print(table)
     minutes = (time.perf_counter() - started) / 60
     console.print(f"Done in {minutes:.1f} minutes. Open the reports in a browser.",

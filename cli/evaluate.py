@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from mlxmed.cli.common import console
+from mlxmed.cli.common import console, esc
 from rich.table import Table
 
 from mlxmed.evaluate.compare import evaluate
@@ -34,7 +34,7 @@ def evaluate_command(task: Path, pred: Path, gold: Path, report_dir: Path | None
     """
     report = evaluate(load_task(task), pred, gold, encoding)
     metrics = report["metrics"]
-    table = Table(title=f"Evaluation of {pred.name} ({report['notes']} notes)")
+    table = Table(title=f"Evaluation of {esc(pred.name)} ({report['notes']} notes)")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key in ("accuracy", "micro_f1", "macro_f1", "field_precision", "field_recall",
@@ -47,4 +47,4 @@ def evaluate_command(task: Path, pred: Path, gold: Path, report_dir: Path | None
     console.print(table)
     if report_dir:
         page = write_report(report, report_dir, curve_json)
-        console.print(f"Report: {page}", highlight=False)
+        console.print(f"Report: {esc(page)}", highlight=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from mlxmed.cli.common import console
+from mlxmed.cli.common import console, esc
 
 from mlxmed.artifacts import Run
 from mlxmed.export import QUANTS, export_run
@@ -20,9 +20,9 @@ from mlxmed.export import QUANTS, export_run
 @click.option("--adapter-only", is_flag=True,
               help="Write only the LoRA adapter as GGUF (use with the base model's GGUF).")
 @click.option("--no-verify", is_flag=True, help="Skip the comparison with the MLX model.")
-@click.option("--min-agreement", type=float, default=0.9, show_default=True,
+@click.option("--min-agreement", type=click.FloatRange(0, 1), default=0.9, show_default=True,
               help="Fail if fewer validation answers than this agree with the MLX model.")
-@click.option("--verify-notes", type=int, default=50, show_default=True,
+@click.option("--verify-notes", type=click.IntRange(min=1), default=50, show_default=True,
               help="Validation notes compared during verification.")
 def export_command(run_dir: Path, quant: str, out: Path | None, adapter_only: bool,
                    no_verify: bool, min_agreement: float, verify_notes: int) -> None:
@@ -37,13 +37,13 @@ def export_command(run_dir: Path, quant: str, out: Path | None, adapter_only: bo
     with console.status("exporting...") as status:
         def on_event(event: dict) -> None:
             if event["type"] == "stage":
-                status.update(event["stage"] + "...")
+                status.update(esc(event["stage"]) + "...")
             elif event["type"] == "verify_progress":
                 status.update(f"verifying: {event['done']}/{event['total']} validation notes")
 
         result = export_run(Run.open(run_dir), quant, out, adapter_only, not no_verify,
                             min_agreement, verify_notes, on_event)
-    console.print(f"[green]Wrote[/] {result.path} ({result.size_bytes / 1e6:.1f} MB, "
+    console.print(f"[green]Wrote[/] {esc(result.path)} ({result.size_bytes / 1e6:.1f} MB, "
                   f"{result.quant})", highlight=False)
     if result.agreement is not None:
         console.print(f"Agreement with the MLX model: {result.agreement:.0%} of "
@@ -56,6 +56,7 @@ def export_command(run_dir: Path, quant: str, out: Path | None, adapter_only: bo
                       f"{result.max_logit_diff:.4f}", highlight=False)
     if adapter_only:
         console.print("Use it with llama.cpp: llama-cli -m BASE.gguf --lora "
-                      f"{result.path}", highlight=False)
+                      f"{esc(result.path)}", highlight=False)
     else:
-        console.print(f"Use it with llama.cpp: llama-cli -m {result.path} -cnv", highlight=False)
+        console.print(f"Use it with llama.cpp: llama-cli -m {esc(result.path)} -cnv",
+                      highlight=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from mlxmed.cli.common import console
+from mlxmed.cli.common import console, esc
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -22,12 +22,13 @@ from mlxmed.tasks import load_task
               help="Output file: .csv or .jsonl.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run: skip notes "
               "already in --out.")
-@click.option("--threads", type=int, help="CPU threads (default: physical cores).")
-@click.option("--ctx", "n_ctx", type=int, help="Context size in tokens (default: the task's "
-              "max_seq_length + 256).")
+@click.option("--threads", type=click.IntRange(1, 256),
+              help="CPU threads (default: physical cores).")
+@click.option("--ctx", "n_ctx", type=click.IntRange(64, 1 << 20),
+              help="Context size in tokens (default: the task's max_seq_length + 256).")
 @click.option("--adapter", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="A LoRA adapter GGUF (`mlxmed export --adapter-only`) for a base model.")
-@click.option("--limit", type=int, help="Only the first N notes.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N notes.")
 @click.option("--include-text", is_flag=True, help="Copy each note's text into the output "
               "(off by default, so shared results carry no note text).")
 @click.option("--encoding", default=None, help="Encoding of the input if it is not UTF-8.")
@@ -75,6 +76,6 @@ def extract_command(task: Path, input_path: Path, model: Path, out: Path, resume
     if summary.written:
         table.add_row("notes per second", f"{summary.written / summary.seconds:.2f}")
     for label, count in sorted(summary.labels.items()):
-        table.add_row(f"label {label}", str(count))
+        table.add_row(f"label {esc(label)}", str(count))
     console.print(table)
-    console.print(f"Results: {summary.out}", highlight=False)
+    console.print(f"Results: {esc(summary.out)}", highlight=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from mlxmed.cli.common import console
+from mlxmed.cli.common import console, esc
 from rich import box
 from rich.table import Table
 
@@ -43,7 +43,8 @@ def models() -> None:
                       "[green]yes[/] " + ", ".join(n for n in local if n != entry.name)
                       if local else "[dim]no[/]")
     console.print(table)
-    console.print(f"Converted models live in {models_dir()} (set MLXMED_HOME to move them).\n"
+    console.print(f"Converted models live in {esc(models_dir())} (set MLXMED_HOME to move "
+                  "them).\n"
                   "Convert one with: [bold]mlxmed convert NAME[/]   (smollm2-135m-bundled "
                   "needs no download)", highlight=False)
 

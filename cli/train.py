@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from mlxmed.cli.common import console
+from mlxmed.cli.common import POSITIVE, console, esc
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mlxmed.artifacts import PreparedData
@@ -91,26 +91,28 @@ class TrainDisplay:
               help="Run folder (default: runs/<task>-<model>).")
 @click.option("--train-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Train on this chat file instead (e.g. subsets/train_100.jsonl).")
-@click.option("--epochs", type=float, help="Passes over the training notes (default: the "
+@click.option("--epochs", type=POSITIVE, help="Passes over the training notes (default: the "
               "model's catalogue setting, usually 3).")
-@click.option("--iters", type=int, help="Training steps (instead of --epochs).")
-@click.option("--rank", type=int, help="LoRA rank.")
-@click.option("--alpha", type=float, help="LoRA alpha (the update is scaled by alpha/rank).")
-@click.option("--lr", "learning_rate", type=float, help="Learning rate.")
-@click.option("--batch-size", type=int, help="Notes per step.")
-@click.option("--max-seq-length", type=int, help="Token limit per note (default: the task's).")
-@click.option("--layers", type=int, help="How many of the last layers get LoRA adapters.")
-@click.option("--patience", type=int, default=3, show_default=True,
+@click.option("--iters", type=click.IntRange(min=1), help="Training steps (instead of --epochs).")
+@click.option("--rank", type=click.IntRange(min=1), help="LoRA rank.")
+@click.option("--alpha", type=POSITIVE, help="LoRA alpha (the update is scaled by alpha/rank).")
+@click.option("--lr", "learning_rate", type=POSITIVE, help="Learning rate.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Notes per step.")
+@click.option("--max-seq-length", type=click.IntRange(min=32),
+              help="Token limit per note (default: the task's).")
+@click.option("--layers", type=click.IntRange(min=1),
+              help="How many of the last layers get LoRA adapters.")
+@click.option("--patience", type=click.IntRange(min=1), default=3, show_default=True,
               help="Stop after this many evaluations without a better metric.")
-@click.option("--evals-per-epoch", type=int, default=1, show_default=True,
+@click.option("--evals-per-epoch", type=click.IntRange(min=1), default=1, show_default=True,
               help="How often to compute the validation metric.")
-@click.option("--val-limit", type=int, default=100, show_default=True,
+@click.option("--val-limit", type=click.IntRange(min=1), default=100, show_default=True,
               help="Validation notes scored for the metric at each evaluation.")
 @click.option("--grad-checkpoint", is_flag=True, help="Trade speed for memory.")
 @click.option("--balance/--no-balance", default=True, show_default=True,
               help="Classification: draw training notes so each label's share follows the "
               "square root of its count (rare labels are seen much more often).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run in --out from its last checkpoint.")
 def train_command(task: Path, model: str, data_dir: Path, out: Path | None,
@@ -134,11 +136,11 @@ def train_command(task: Path, model: str, data_dir: Path, out: Path | None,
                            on_event=display, resume=resume)
         except KeyboardInterrupt:
             display.progress.stop()
-            console.print(f"[yellow]interrupted[/]: the last checkpoint is in {run_dir}; "
+            console.print(f"[yellow]interrupted[/]: the last checkpoint is in {esc(run_dir)}; "
                           "continue with the same command plus --resume", highlight=False)
             raise SystemExit(130) from None
     zero = f"{result.zero_shot_metric:.3f}" if result.zero_shot_metric is not None else "-"
     best = f"{result.best_metric:.3f}" if result.best_metric is not None else "-"
     console.print(f"[green]{result.status}[/]: best validation metric {best} at step "
-                  f"{result.best_step} (zero-shot {zero}); run saved in {result.run_dir}",
+                  f"{result.best_step} (zero-shot {zero}); run saved in {esc(result.run_dir)}",
                   highlight=False)

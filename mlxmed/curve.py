@@ -18,9 +18,11 @@ from pathlib import Path
 
 from mlxmed.accel.trunk import TrunkStore
 from mlxmed.artifacts import ModelDir, PreparedData, Run
+from mlxmed.artifacts.ownership import folder_files, refuse_input_as_output
 from mlxmed.atomic import atomic_file, write_text
+from mlxmed.errors import MlxmedError
 from mlxmed.inference.mlx_predictor import evaluate_chats
-from mlxmed.tasks import Task
+from mlxmed.tasks import Task, task_file
 from mlxmed.training import TrainSettings, resolve_settings, train
 
 Event = Callable[[dict], None]
@@ -64,6 +66,24 @@ def run_point(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: Path
     return point
 
 
+CURVE_FILES = ("curve.json", "curve.csv", "curve.png")
+
+
+def check_curve_folder(out_dir: Path) -> None:
+    """A curve goes into a new or empty folder, or one that holds only an earlier curve (its
+    points and runs), which it then resumes."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise MlxmedError(f"--out {out_dir}: exists and is not a folder; choose another --out")
+    extra = [name for name in folder_files(out_dir)
+             if name not in CURVE_FILES and not name.startswith(("points/", "runs/"))]
+    if extra:
+        raise MlxmedError(f"--out {out_dir}: holds files that are not part of a learning curve "
+                          f"({', '.join(extra[:3])}); mlxmed never writes over other files: "
+                          "choose another --out")
+
+
 def summarise(points: list[dict]) -> list[dict]:
     """Mean and standard deviation of the metric per N."""
     rows = []
@@ -83,6 +103,8 @@ def run_curve(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: str 
     The runs share one store of frozen-trunk outputs (the subsets are nested and every point
     is scored on the same test split), freed when the curve is done."""
     out_dir = Path(out_dir)
+    refuse_input_as_output(out_dir, [data.path, task_file(task), model_dir.path])
+    check_curve_folder(out_dir)
     data.check_for(task)  # the zero-shot point trains nothing
     settings = settings or TrainSettings()
     on_event = on_event or (lambda event: None)

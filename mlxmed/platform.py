@@ -99,9 +99,28 @@ def openblas_loaded() -> bool:
     return _openblas_handle is not None
 
 
+def private_caches() -> None:
+    """MLX's compiled CPU kernels (written under the temporary directory and loaded back as
+    shared libraries) and matplotlib's font cache go to folders of their own under
+    MLXMED_HOME, readable by this user only, instead of the shared ``/tmp`` and ``~/.cache``.
+    A temporary directory or matplotlib folder the user chose (``TMPDIR``, ``MPLCONFIGDIR``)
+    is kept."""
+    home = Path(os.environ.get("MLXMED_HOME") or Path.home() / ".cache" / "mlxmed").expanduser()
+    for variable, folder in (("TMPDIR", home / "tmp"), ("MPLCONFIGDIR", home / "matplotlib")):
+        if os.environ.get(variable):
+            continue
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            folder.chmod(0o700)
+        except OSError:
+            continue  # an unwritable home: the defaults stay (the commands report the folder)
+        os.environ[variable] = str(folder)
+
+
 def prepare() -> None:
-    """Set up the process: offline environment and a fast BLAS for MLX."""
+    """Set up the process: offline environment, private caches and a fast BLAS for MLX."""
     enforce_offline()
+    private_caches()
     load_openblas()
 
 

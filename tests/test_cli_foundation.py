@@ -70,7 +70,7 @@ def test_models_table_marks_converted_models(isolated_home):
 @pytest.mark.parametrize(("args", "message"), [
     (["convert", "no-such-model"], "unknown model 'no-such-model'"),
     (["convert", "/nonexistent/model.gguf"], "no such GGUF file"),
-    (["convert", "/nonexistent/dir"], "unknown model"),
+    (["convert", "/nonexistent/dir"], "/nonexistent/dir: no such file or folder"),
 ])
 def test_bad_input_gives_one_line_and_nonzero_exit(isolated_home, args, message):
     result = run_cli(*args, home=isolated_home)

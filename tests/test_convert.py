@@ -113,7 +113,7 @@ def test_hub_download_path_uses_the_local_cache_when_offline(tiny_models, isolat
     (repo / "refs" / "main").write_text(revision)
     monkeypatch.setenv("MLXMED_OFFLINE", "1")
     assert modelhub.download("clinic/tiny-llama") == snapshot
-    out = modelhub.convert("clinic/tiny-llama", dtype="float32").path
+    out = modelhub.convert("hf:clinic/tiny-llama", dtype="float32").path
     assert out == isolated_home / "models" / "clinic--tiny-llama"
     assert ModelDir.is_converted(out)
     with pytest.raises(MlxmedError, match="not found in the local download cache"):

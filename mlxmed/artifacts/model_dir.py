@@ -3,6 +3,7 @@ the model came from. The only code that knows the marker's name and content."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -10,11 +11,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from mlxmed.artifacts.ownership import folder_files
 from mlxmed.atomic import write_text
 from mlxmed.errors import MlxmedError
 
 MARKER = "mlxmed.json"
 CONFIG = "config.json"
+# the files a conversion writes besides the weights (for folders whose marker has no list)
+CONVERSION_FILES = (MARKER, CONFIG, "model.safetensors.index.json", "tokenizer.json",
+                    "tokenizer_config.json", "tokenizer.model", "special_tokens_map.json",
+                    "generation_config.json", "chat_template.jinja", "chat_template.json",
+                    "gguf_vocab.json", "added_tokens.json", "vocab.json", "merges.txt")
 
 
 @dataclass(frozen=True)
@@ -27,19 +34,22 @@ class ModelMarker:
     quantization_bits: int | None
     dtype: str
     converted_at: str = ""
+    files: tuple[str, ...] = ()   # what the conversion wrote into the folder
 
     @classmethod
     def now(cls, source_kind: str, source: str, catalogue_name: str | None,
-            quantization_bits: int | None, dtype: str) -> ModelMarker:
+            quantization_bits: int | None, dtype: str, files: tuple[str, ...] = ()
+            ) -> ModelMarker:
         return cls(source_kind, source, catalogue_name, quantization_bits, dtype,
-                   datetime.now(UTC).isoformat(timespec="seconds"))
+                   datetime.now(UTC).isoformat(timespec="seconds"), files)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelMarker:
         known = {k: data.get(k) for k in cls.__dataclass_fields__}
         return cls(**{**known, "source_kind": str(known["source_kind"] or ""),
                       "source": str(known["source"] or ""), "dtype": str(known["dtype"] or ""),
-                      "converted_at": str(known["converted_at"] or "")})
+                      "converted_at": str(known["converted_at"] or ""),
+                      "files": tuple(known["files"] or ())})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,6 +78,20 @@ class ModelDir:
         """Whether ``path`` holds a model converted by mlxmed (marker and config present)."""
         path = Path(path)
         return (path / MARKER).is_file() and (path / CONFIG).is_file()
+
+    @staticmethod
+    def written_files(folder: str | Path) -> list[str] | None:
+        """What mlxmed wrote into a converted model folder, or None when it did not convert
+        it. Folders converted before the marker listed its files count the files a
+        conversion writes (config, weights, tokenizer, template)."""
+        folder = Path(folder)
+        if not ModelDir.is_converted(folder):
+            return None
+        marker = ModelDir(folder).marker
+        if marker is not None and marker.files:
+            return [*marker.files, MARKER]
+        return [name for name in folder_files(folder)
+                if fnmatch.fnmatch(name, "*.safetensors") or name in CONVERSION_FILES]
 
     @staticmethod
     def write_marker(folder: Path, marker: ModelMarker) -> None:

@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlxmed.artifacts.ownership import check_folder_replaceable
 from mlxmed.atomic import atomic_dir, write_text
 from mlxmed.errors import MlxmedError
 
@@ -170,16 +171,39 @@ class PreparedData:
         files[SUMMARY] = json.dumps(summary, ensure_ascii=False, indent=2) + "\n"
         return files
 
+    @staticmethod
+    def written_files(folder: str | Path) -> list[str] | None:
+        """The files mlxmed wrote into a data folder (from its summary), or None when the
+        folder is not one mlxmed wrote."""
+        try:
+            summary = json.loads((Path(folder) / SUMMARY).read_text(encoding="utf-8"))
+            files = summary["files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if "mlxmed_version" not in summary or not isinstance(files, list):
+            return None
+        return [str(name) for name in files]
+
     @classmethod
-    def write(cls, files: Mapping[str, str], out: str | Path, force: bool = False
-              ) -> PreparedData:
-        """Write a whole data folder at once (a non-empty ``out`` needs ``force``)."""
+    def check_writable(cls, out: str | Path, force: bool) -> None:
+        """Refuse an output folder that may not be (re)written: a non-empty one without
+        ``force``, and with ``force`` one mlxmed did not write or that holds other files."""
         out = Path(out)
         if out.exists() and not out.is_dir():
             raise MlxmedError(f"{out}: exists and is not a folder; choose another --out")
-        if out.is_dir() and any(out.iterdir()) and not force:
-            raise MlxmedError(f"{out}: folder is not empty; choose another --out or pass "
-                              "--force to replace it")
+        if out.is_dir() and any(out.iterdir()):
+            if not force:
+                raise MlxmedError(f"{out}: folder is not empty; choose another --out or pass "
+                                  "--force to replace a data folder mlxmed wrote")
+            check_folder_replaceable(out, cls.written_files(out), "a data folder")
+
+    @classmethod
+    def write(cls, files: Mapping[str, str], out: str | Path, force: bool = False
+              ) -> PreparedData:
+        """Write a whole data folder at once (a non-empty ``out`` needs ``force`` and must be a
+        data folder mlxmed wrote, holding nothing else)."""
+        out = Path(out)
+        cls.check_writable(out, force)
         with atomic_dir(out, overwrite=True) as tmp:
             for relative, content in files.items():
                 write_text(tmp / relative, content)

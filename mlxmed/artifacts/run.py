@@ -135,12 +135,21 @@ class Run:
         return (Path(path) / RECORD).exists()
 
     @classmethod
-    def create(cls, path: str | Path, record: RunRecord) -> Run:
-        """A new run folder (refusing a folder that already holds a run)."""
+    def check_new(cls, path: str | Path) -> None:
+        """Refuse a folder for a new run that already holds a run or anything else."""
         path = Path(path)
         if cls.exists(path):
             raise MlxmedError(f"{path} already holds a run; choose another --out, or pass "
                               "--resume to continue it")
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise MlxmedError(f"--out {path}: exists and is not an empty folder (nor a run); "
+                              "mlxmed never writes over other files: choose another --out")
+
+    @classmethod
+    def create(cls, path: str | Path, record: RunRecord) -> Run:
+        """A new run folder (refusing a folder that already holds a run or other files)."""
+        path = Path(path)
+        cls.check_new(path)
         run = cls(path, record)
         path.mkdir(parents=True, exist_ok=True)
         run.rewrite_metrics()

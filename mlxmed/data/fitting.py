@@ -41,17 +41,16 @@ class TokenCounter:
         return self._chat is not None
 
     def count(self, text: str) -> int:
+        """Tokens of plain text (a note)."""
         if self._chat is None:
             return math.ceil(len(text) / 4)
         return len(self._chat.encode(text))
 
-    def render(self, messages: list[dict[str, str]]) -> str:
-        if self._chat is None:
-            return render_chat(CHATML_TEMPLATE, messages)
-        return self._chat.render(messages)
-
     def chat_tokens(self, messages: list[dict[str, str]]) -> int:
-        return self.count(self.render(messages))
+        """Tokens of the rendered chat, as training and extraction tokenize it."""
+        if self._chat is None:
+            return math.ceil(len(render_chat(CHATML_TEMPLATE, messages)) / 4)
+        return len(self._chat.chat_ids(messages))
 
 
 def fit_note(text: str, budget: int, count_tokens: Callable[[str], int],

@@ -18,13 +18,14 @@ import numpy as np
 
 from mlxmed import __version__
 from mlxmed.artifacts.model_dir import ModelDir
+from mlxmed.artifacts.ownership import refuse_input_as_output
 from mlxmed.artifacts.prepared import SPLITS, PreparedData
 from mlxmed.data.fitting import Example, TokenCounter, build_example
 from mlxmed.data.splits import nested_subsets, stratified_split
 from mlxmed.errors import MlxmedError
 from mlxmed.inputs.readers import ReadResult, read_notes
 from mlxmed.inputs.records import DataError, validate_records
-from mlxmed.tasks import Task
+from mlxmed.tasks import Task, task_file
 from mlxmed.tasks.focus import focus_finds
 
 DEFAULT_SIZES = (25, 50, 100, 200, 300)
@@ -54,6 +55,11 @@ def parse_sizes(text: str, allow_zero: bool = False) -> list[int]:
     return sorted(set(sizes))
 
 
+def _check_seed(seed: int) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise MlxmedError(f"--seed {seed!r}: give a whole number >= 0")
+
+
 def _check_fractions(valid: float, test: float) -> None:
     for name, value in (("--valid", valid), ("--test", test)):
         if not 0 <= value < 1:
@@ -77,6 +83,7 @@ def prepare(task: Task, read: ReadResult, *, valid: float = 0.15, test: float = 
             max_seq_length: int | None = None) -> Prepared:
     """Validate, split, build chats and subsets; raises before anything is written."""
     _check_fractions(valid, test)
+    _check_seed(seed)
     counter = counter or TokenCounter()
     max_len = max_seq_length or task.max_seq_length
     records = validate_records(task, read)
@@ -215,9 +222,9 @@ def run_data(task: Task, input_path: str | Path, out: str | Path, *,
     template (estimated without one). The written folder is ``Prepared.folder``."""
     _check_fractions(valid, test)
     out = Path(out)
-    if out.is_dir() and any(out.iterdir()) and not force:  # fail before the slow part
-        raise MlxmedError(f"{out}: folder is not empty; choose another --out or pass --force "
-                          "to replace it")
+    # before the slow part: never write over the inputs, or a folder mlxmed did not write
+    refuse_input_as_output(out, [input_path, labels_csv, task_file(task)])
+    PreparedData.check_writable(out, force)
     if max_seq_length is not None and max_seq_length < 32:
         raise MlxmedError(f"--max-seq-length {max_seq_length}: give at least 32 tokens")
     counter = TokenCounter(model_dir)

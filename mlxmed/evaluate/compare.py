@@ -26,7 +26,11 @@ def evaluate(task: Task, pred_path: str | Path, gold_path: str | Path,
     predictions: dict[str, dict] = {}
     for row in iter_rows(pred_path):
         predictions[str(row.get("id"))] = row
+    check_predictions(task, pred_path, predictions)
     gold_ids = {r.id for r in gold_records}
+    if not gold_ids & set(predictions):
+        raise MlxmedError(f"{pred_path}: none of its {len(predictions)} ids is in {gold_path}; "
+                          "check that both files hold the same notes (the id column)")
     missing = [r.id for r in gold_records if r.id not in predictions]
     extra = sorted(set(predictions) - gold_ids)
     gold_values = [r.gold for r in gold_records]
@@ -44,6 +48,27 @@ def evaluate(task: Task, pred_path: str | Path, gold_path: str | Path,
     }
     report["worst_errors"] = _worst_errors(task, gold_records, predicted, predictions)
     return report
+
+
+def check_predictions(task: Task, path: Path, predictions: dict[str, dict]) -> None:
+    """Refuse a prediction file that is empty, is not an extraction output, or was made for
+    another task (other columns, or answers this task cannot give)."""
+    if not predictions:
+        raise MlxmedError(f"{path}: no prediction rows; run `mlxmed extract` into it first")
+    needed = ["id", "status", *task.answer_columns()]
+    first = next(iter(predictions.values()))
+    missing = [c for c in needed if c not in first]
+    if missing:
+        raise MlxmedError(f"{path}: no column(s) {', '.join(missing)}; this is not an output of "
+                          f"`mlxmed extract` for task '{task.name}' (give the file extract "
+                          "wrote for this task)")
+    for note_id, row in predictions.items():
+        value = task.value_from_row(row)
+        problem = task.value_problem(value) if value is not None else None
+        if problem:
+            raise MlxmedError(f"{path}: the row of id {note_id!r} holds an answer task "
+                              f"'{task.name}' cannot give ({problem}); were these predictions "
+                              "made for another task?")
 
 
 def _worst_errors(task: Task, records, predicted, predictions) -> list[dict]:

@@ -9,12 +9,38 @@ import io
 import json
 from pathlib import Path
 
+from mlxmed.artifacts.ownership import check_file_replaceable, refuse_input_as_output
 from mlxmed.atomic import write_text
+
+HTML_START = "<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>mlxmed report"
+
+
+def _is_our_json(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "metrics" in data and "worst_errors" in data
+
+
+def _is_our_html(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return handle.read(len(HTML_START)) == HTML_START
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def write_report(report: dict, out_dir: str | Path, curve_json: str | Path | None = None) -> Path:
-    """report.json and a self-contained report.html (plots embedded as PNG data)."""
+    """report.json and a self-contained report.html (plots embedded as PNG data); an earlier
+    report of mlxmed's in ``out_dir`` is replaced, any other file there is left alone."""
     out_dir = Path(out_dir)
+    refuse_input_as_output(out_dir, [report.get("predictions"), report.get("gold"),
+                                     curve_json], option="--report")
+    check_file_replaceable(out_dir / "report.json", _is_our_json, "a report",
+                           option="--report")
+    check_file_replaceable(out_dir / "report.html", _is_our_html, "a report",
+                           option="--report")
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / "report.json", json.dumps(report, indent=2, ensure_ascii=False,
                                                    default=str) + "\n")
@@ -86,7 +112,7 @@ def render_html(report: dict, curve: dict | None) -> str:
              "padding:4px 8px;text-align:left;vertical-align:top}"
              "td.note{white-space:pre-wrap;font-size:0.85em;max-width:600px}"
              "img{max-width:100%}")
-    return ("<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>mlxmed report"
+    return (HTML_START +
             f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
 
 

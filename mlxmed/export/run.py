@@ -16,6 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlxmed.artifacts.model_dir import ModelDir
+from mlxmed.artifacts.ownership import (
+    check_file_replaceable,
+    is_mlxmed_gguf,
+    refuse_input_as_output,
+)
 from mlxmed.artifacts.run import Run
 from mlxmed.atomic import atomic_path
 from mlxmed.errors import MlxmedError
@@ -74,6 +79,15 @@ def check_task_unchanged(run: Run) -> None:
                           "or train again with the new one")
 
 
+def check_target(target: Path, run: Run, model_dir: ModelDir) -> None:
+    """The exported file may only replace a GGUF file mlxmed wrote, never an input."""
+    if target.suffix.lower() != ".gguf":
+        raise MlxmedError(f"--out {target}: give a file name ending in .gguf")
+    refuse_input_as_output(target, [run.path / "run.json", run.best_adapter, model_dir.path,
+                                    run.record.data.dir, run.record.task.file])
+    check_file_replaceable(target, is_mlxmed_gguf, "a GGUF file")
+
+
 def export_run(run: Run, quant: str = "Q8_0", out: str | Path | None = None,
                adapter_only: bool = False, verify: bool = True, min_agreement: float = 0.9,
                verify_limit: int = 50,
@@ -93,6 +107,7 @@ def export_run(run: Run, quant: str = "Q8_0", out: str | Path | None = None,
     check_adapter(adapter)
     default_name = f"{run.run_id}-{'lora' if adapter_only else quant.lower()}.gguf"
     target = Path(out) if out else run.path / default_name
+    check_target(target, run, model_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     meta = provenance(run)
 

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from mlxmed.artifacts.ownership import is_extraction_output
 from mlxmed.errors import MlxmedError
 from mlxmed.tasks import format_json
 
@@ -25,16 +26,17 @@ class RowWriter:
             raise MlxmedError(f"{path}: the output must be a .csv or .jsonl file")
         new = not path.exists() or path.stat().st_size == 0
         if not new:
-            self._check_columns(path, columns)
+            self.check_columns(path, columns)
         self.handle = path.open("ab", buffering=0)  # unbuffered: a row is on disk or not
         if new and not self.jsonl:
             self._write_line(self._csv_line(columns))
 
-    def _check_columns(self, path: Path, columns: list[str]) -> None:
+    @staticmethod
+    def check_columns(path: Path, columns: list[str]) -> None:
         """A resumed file must have the same columns (e.g. the same --include-text)."""
         with path.open(encoding="utf-8", newline="") as handle:
             first = handle.readline()
-        if self.jsonl:
+        if path.suffix.lower() in (".jsonl", ".ndjson"):
             try:
                 found = list(json.loads(first))
             except ValueError:
@@ -85,8 +87,21 @@ def _cell(value) -> str:
     return str(value)
 
 
+def check_resumable(path: Path, columns: list[str]) -> None:
+    """Refuse to resume into a file that is not an extraction output with these columns,
+    before a byte of it is touched."""
+    if not path.is_file():
+        raise MlxmedError(f"--out {path}: not a regular file; choose another --out")
+    if not is_extraction_output(path):
+        raise MlxmedError(f"--out {path}: not an output of `mlxmed extract` (no id/status/"
+                          "error/ms columns); --resume only continues mlxmed's own output, "
+                          "and this file is left as it is: choose another --out")
+    RowWriter.check_columns(path, columns)
+
+
 def done_ids(path: Path) -> set[str]:
-    """Ids already in an output file. A last line cut short by a kill is removed first."""
+    """Ids already in an output file (checked with :func:`check_resumable` first). A last
+    line cut short by a kill is removed."""
     if not path.exists():
         return set()
     data = path.read_bytes()

@@ -12,12 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlxmed.artifacts.ownership import refuse_input_as_output
 from mlxmed.data.fitting import fit_chat
 from mlxmed.errors import MlxmedError
-from mlxmed.extract.outputs import RowWriter, done_ids
+from mlxmed.extract.outputs import RowWriter, check_resumable, done_ids
 from mlxmed.inputs.readers import read_notes
 from mlxmed.inputs.records import validate_records
-from mlxmed.tasks import Task
+from mlxmed.tasks import Task, task_file
 
 Event = Callable[[dict], None]
 
@@ -45,9 +46,14 @@ def run_extract(task: Task, model: str | Path, input_path: str | Path,
 
     on_event = on_event or (lambda event: None)
     out = Path(out)
-    if out.exists() and out.stat().st_size > 0 and not resume:
-        raise MlxmedError(f"{out} already exists; pass --resume to continue it, or choose "
-                          "another --out")
+    refuse_input_as_output(out, [input_path, model, adapter, labels_csv, task_file(task)])
+    if out.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
+        raise MlxmedError(f"--out {out}: the output must be a .csv or .jsonl file")
+    if out.exists() and out.stat().st_size > 0:
+        if not resume:
+            raise MlxmedError(f"{out} already exists; pass --resume to continue it, or choose "
+                              "another --out")
+        check_resumable(out, task.output_columns(include_text))
     read = read_notes(input_path, task.required_columns(with_gold=False),
                       labels_csv=labels_csv, encoding=encoding, text_field=task.text_field,
                       id_field=task.id_field)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mlxmed import platform
 from mlxmed.errors import MlxmedError
+from mlxmed.models.gguf_check import check_lora_gguf, check_model_gguf
 from mlxmed.seams import patched
 
 
@@ -51,8 +52,9 @@ def open_gguf(path: str | Path, n_ctx: int = 2048, logits_all: bool = False,
     from llama_cpp import Llama
 
     path = Path(path)
-    if not path.is_file():
-        raise MlxmedError(f"{path}: no such GGUF file; check the path")
+    check_model_gguf(path)  # llama.cpp only ever sees a file that parses and fits
+    if lora_path:
+        check_lora_gguf(lora_path, path)
     threads = threads or default_threads()
     kv = {"type_k": llama_cpp.GGML_TYPE_F32, "type_v": llama_cpp.GGML_TYPE_F32} \
         if f32_kv_cache else {}

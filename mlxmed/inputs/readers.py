@@ -60,6 +60,9 @@ def read_notes(path: str | Path, required: Sequence[str], *, labels_csv: str | P
     if path.is_dir():
         return read_folder(path, required, labels_csv=labels_csv, encoding=encoding,
                            text_field=text_field, id_field=id_field)
+    if not path.is_file():
+        raise MlxmedError(f"{path}: not a regular file (a pipe, socket or device); save the "
+                          "notes to a file and give its path")
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         return read_jsonl(path, encoding=encoding)
@@ -251,11 +254,15 @@ def read_folder(folder: Path, required: Sequence[str], *, labels_csv: str | Path
     id_column = id_field or "id"
     needed = [c for c in required if c not in (text_field, id_column)]
     labels_path = find_labels_csv(folder, labels_csv, optional=not needed)
-    files = {p.stem: p for p in sorted(folder.glob("*.txt"))}
+    candidates = sorted(folder.glob("*.txt"))
+    files = {p.stem: p for p in candidates if p.is_file()}
+    # a FIFO, socket or device named *.txt would block or never end: listed, never read
+    special = [f"{p.name} (not a regular file)" for p in candidates if not p.is_file()]
     if not files:
         raise MlxmedError(f"{folder}: no .txt notes found; put one note per .txt file there")
-    others = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix != ".txt"
-                    and p != labels_path and not p.name.startswith("."))
+    others = special + sorted(p.name for p in folder.iterdir() if p.is_file()
+                              and p.suffix != ".txt" and p != labels_path
+                              and not p.name.startswith("."))
     if labels_path is None:
         result = _unlabelled_folder(folder, files, encoding, text_field, id_column)
         result.skipped = others

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
+import time
 from pathlib import Path
 
 from jinja2 import StrictUndefined, TemplateError
@@ -26,9 +28,39 @@ def _raise_exception(message: str) -> None:
     raise TemplateError(message)
 
 
+RENDER_SECONDS = 2.0        # a chat renders in microseconds; a looping template never ends
+RENDER_CHARACTERS = 4_000_000
+_deadline = threading.local()
+
+
+class TemplateLimit(Exception):
+    """A chat template ran too long or wrote too much (a loop, not a chat)."""
+
+
+def _check_deadline() -> None:
+    if time.monotonic() > getattr(_deadline, "at", float("inf")):
+        raise TemplateLimit(f"rendering took over {RENDER_SECONDS:g} s")
+
+
+class _BoundedEnvironment(ImmutableSandboxedEnvironment):
+    """Jinja's sandbox, plus a time limit checked at every call, attribute and item access
+    the template makes (where every loop of a template goes through)."""
+
+    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's signature
+        _check_deadline()
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def getattr(self, obj, attribute):
+        _check_deadline()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj, argument):
+        _check_deadline()
+        return super().getitem(obj, argument)
+
+
 def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
-                                        undefined=StrictUndefined)
+    env = _BoundedEnvironment(trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
     env.globals["raise_exception"] = _raise_exception
     env.filters["tojson"] = lambda value, indent=None: json.dumps(value, ensure_ascii=False,
                                                                   indent=indent)
@@ -43,14 +75,29 @@ def _compiled(template: str):
 
 def render_chat(template: str, messages: list[Message], add_generation_prompt: bool = False,
                 bos_token: str = "", eos_token: str = "") -> str:
-    """Render ``messages`` with a (Hugging Face style) Jinja chat template, sandboxed."""
+    """Render ``messages`` with a (Hugging Face style) Jinja chat template, sandboxed, within
+    a time and size limit."""
+    _deadline.at = time.monotonic() + RENDER_SECONDS
     try:
-        return _compiled(template).render(messages=messages,
-                                          add_generation_prompt=add_generation_prompt,
-                                          bos_token=bos_token, eos_token=eos_token)
+        pieces, size = [], 0
+        for piece in _compiled(template).generate(messages=messages,
+                                                  add_generation_prompt=add_generation_prompt,
+                                                  bos_token=bos_token, eos_token=eos_token):
+            size += len(piece)
+            if size > RENDER_CHARACTERS:
+                raise TemplateLimit(f"it wrote over {RENDER_CHARACTERS:,} characters")
+            _check_deadline()
+            pieces.append(piece)
+        return "".join(pieces)
+    except TemplateLimit as exc:
+        raise MlxmedError(f"the model's chat template does not finish ({exc}); it is not a "
+                          "usable chat template: re-convert the model or report the "
+                          "template") from exc
     except Exception as exc:  # sandbox violations, syntax errors, template-raised errors
         raise MlxmedError(f"the model's chat template could not be rendered: {exc}; "
                           "re-convert the model or report the template") from exc
+    finally:
+        _deadline.at = float("inf")
 
 
 def load_chat_template(model_dir: str | Path) -> tuple[str, str, str]:

@@ -16,6 +16,11 @@ from pathlib import Path
 
 from mlxmed import paths
 from mlxmed.artifacts.model_dir import ModelDir, ModelMarker
+from mlxmed.artifacts.ownership import (
+    check_folder_replaceable,
+    folder_files,
+    refuse_input_as_output,
+)
 from mlxmed.atomic import atomic_dir
 from mlxmed.errors import MlxmedError
 from mlxmed.models.catalogue import CatalogueEntry, get_entry
@@ -39,8 +44,25 @@ class ModelSource:
     entry: CatalogueEntry | None = None
 
 
+HUB_PREFIX = "hf:"
+
+
+def looks_like_path(reference: str) -> bool:
+    """Whether the user typed a path (``./x``, ``~/x``, ``/x``, ``runs/x``) rather than a name."""
+    return reference.startswith((".", "~", "/")) or "/" in reference or "\\" in reference
+
+
 def resolve_source(reference: str) -> ModelSource:
-    """Turn what the user typed into a model source, or say clearly why it is not one."""
+    """Turn what the user typed into a model source, or say clearly why it is not one.
+
+    The hub is only asked for an explicit hub id (``hf:OWNER/NAME``) or a catalogue name: a
+    path that exists nowhere is a missing path, never a download."""
+    if reference.startswith(HUB_PREFIX):
+        repo = reference[len(HUB_PREFIX):]
+        if not HUB_ID.match(repo):
+            raise MlxmedError(f"{reference}: not a Hugging Face repo id; write it like "
+                              "hf:HuggingFaceTB/SmolLM2-135M-Instruct")
+        return ModelSource("hub", repo, _slug(repo.replace("/", "--")))
     path = Path(reference).expanduser()
     if reference.lower().endswith(".gguf"):
         if not path.is_file():
@@ -53,14 +75,16 @@ def resolve_source(reference: str) -> ModelSource:
         if entry.bundled:
             return ModelSource("gguf", str(bundled_gguf_path(entry)), entry.name, entry)
         return ModelSource("hub", entry.hf_repo, entry.name, entry)
-    if HUB_ID.match(reference) and not reference.startswith("."):
-        return ModelSource("hub", reference, _slug(reference.replace("/", "--")))
     if path.exists():
         raise MlxmedError(f"{reference}: not a model; give a .gguf file or a model directory")
+    if looks_like_path(reference):
+        hint = (f"; to download it from the Hugging Face hub, write {HUB_PREFIX}{reference}"
+                if HUB_ID.match(reference) else "")
+        raise MlxmedError(f"{reference}: no such file or folder; check the path{hint}")
     raise MlxmedError(
         f"unknown model '{reference}': not a catalogue name (see `mlxmed models`), an existing "
-        "directory or .gguf file, or a Hugging Face repo id such as HuggingFaceTB/SmolLM2-135M-"
-        "Instruct")
+        "folder or .gguf file, or a Hugging Face repo id written hf:OWNER/NAME (e.g. "
+        "hf:HuggingFaceTB/SmolLM2-135M-Instruct)")
 
 
 def _slug(text: str) -> str:
@@ -101,11 +125,17 @@ def convert(reference: str, out: str | Path | None = None, quantize: int | None 
         raise MlxmedError(f"--dtype {dtype}: choose float32, float16 or bfloat16")
     source = resolve_source(reference)
     out_dir = Path(out).expanduser() if out else default_output_dir(source, quantize)
+    if source.origin != "hub":
+        refuse_input_as_output(out_dir, [source.location])
     if out_dir.exists() and not force:
         if ModelDir.is_converted(out_dir):
             raise MlxmedError(f"{out_dir} already holds a converted model; use it as it is, or "
                               "pass --force to convert again")
-        raise MlxmedError(f"{out_dir} already exists; choose another --out or pass --force")
+        raise MlxmedError(f"{out_dir} already exists; choose another --out (or pass --force to "
+                          "replace a model folder mlxmed converted)")
+    if force:
+        check_folder_replaceable(out_dir, ModelDir.written_files(out_dir),
+                                 "a model folder mlxmed converted")
     if dtype is None:
         from mlxmed.platform import default_dtype
 
@@ -123,7 +153,7 @@ def convert(reference: str, out: str | Path | None = None, quantize: int | None 
         check_loadable(tmp)
         ModelDir.write_marker(tmp, ModelMarker.now(
             source.origin, source.location, source.entry.name if source.entry else None,
-            quantize, dtype))
+            quantize, dtype, tuple(sorted(folder_files(tmp)))))
     return ModelDir(out_dir)
 
 
@@ -236,6 +266,9 @@ def resolve_model_dir(reference: str) -> ModelDir:
     path = Path(reference).expanduser()
     if path.is_dir():
         return ModelDir.open(path)
+    if looks_like_path(reference):
+        raise MlxmedError(f"{reference}: no such model folder; check the path (or give the "
+                          "name of a converted model, see `mlxmed models`)")
     candidate = paths.models_dir() / reference
     if ModelDir.is_converted(candidate):
         return ModelDir(candidate)

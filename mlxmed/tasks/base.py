@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 
 LONG_NOTE_POLICIES = ("truncate_middle", "truncate_end", "error")
 DEFAULT_MAX_SEQ_LENGTH = 1024
-# columns every extraction output row has besides the task's own
-OUTPUT_COLUMNS = ("id", "confidence", "status", "error", "ms", "text")
 
 
 @dataclass(frozen=True)
@@ -230,6 +228,16 @@ class Task:
     def value_from_row(self, row: Mapping[str, Any]) -> Any:
         """The answer in an output row (CSV cells are text), or None if it has none."""
         raise NotImplementedError
+
+    def value_problem(self, value: Any) -> str | None:
+        """Why ``value`` is not an answer this task can give (None if it is one)."""
+        from mlxmed.errors import MlxmedError
+
+        try:
+            parsed = self.parse_answer(self.answer_for(value))
+        except (MlxmedError, TypeError, AttributeError) as exc:
+            return str(exc)
+        return parsed.error
 
     def summary_key(self, value: Any) -> str | None:
         """What `extract` counts its answers by (None: nothing to count)."""

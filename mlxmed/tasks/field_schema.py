@@ -18,9 +18,12 @@ SCALAR_TYPES = ("string", "integer", "number", "boolean")
 FIELD_KEYS = ("type", "enum", "minimum", "maximum", "items", "minItems", "maxItems",
               "uniqueItems", "unit", "description")
 ITEM_KEYS = ("type", "enum", "minimum", "maximum", "description")
+# the columns every extraction output row has besides the task's own fields
+RESERVED_COLUMNS = ("id", "confidence", "status", "error", "ms", "text")
 
 
 def parse_fields(raw: Any, fail: Callable[[str], MlxmedError]) -> dict[str, dict[str, Any]]:
+    """The ``fields`` of a task file, each checked (see :func:`check_field_schema`)."""
     if not isinstance(raw, dict) or not raw:
         raise fail("key 'fields' must map each field name to its schema, e.g. "
                    "lv_ef: {type: [integer, 'null']}")
@@ -28,6 +31,10 @@ def parse_fields(raw: Any, fail: Callable[[str], MlxmedError]) -> dict[str, dict
     for name, schema in raw.items():
         if not isinstance(name, str) or not name.strip():
             raise fail(f"fields: {name!r} is not a valid field name")
+        if name in RESERVED_COLUMNS or name.endswith("_confidence"):
+            raise fail(f"fields.{name}: the name is taken by a column of the extraction "
+                       f"output ({', '.join(RESERVED_COLUMNS)}, NAME_confidence); rename the "
+                       "field")
         problem = check_field_schema(schema)
         if problem:
             raise fail(f"fields.{name}: {problem}")

@@ -24,6 +24,20 @@ KINDS = tuple(TASK_KINDS)
 COMMON_KEYS = ("name", "kind", "language", "system", "instruction", "text_field", "id_field",
                "long_notes", "max_seq_length", "focus")
 _NAME_RE = re.compile(r"^[a-z0-9_-]+$")
+MAX_TASK_FILE_BYTES = 1_000_000  # a task file is a page of text; a huge one is a mistake
+
+
+class _TaskFileLoader(yaml.SafeLoader):
+    """YAML's safe loader without aliases (``*name``): a task file never needs them, and a
+    kilobyte of nested aliases can expand into gigabytes."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in "
+                                              "a task file; write the value out",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
 
 
 @dataclass
@@ -48,9 +62,20 @@ class SpecReader:
         return value
 
 
+def task_file(task: Task) -> Path | None:
+    """The file a task was read from, if it was read from one that still exists."""
+    path = Path(task.source)
+    return path if path.is_file() else None
+
+
 def load_task(path: str | Path) -> Task:
     """Read and validate a task spec (YAML, or JSON for a ``.json`` file)."""
     path = Path(path)
+    if path.is_file() and path.stat().st_size > MAX_TASK_FILE_BYTES:
+        raise MlxmedError(f"{path}: {path.stat().st_size:,} bytes is far too large for a task "
+                          "file; check that this is the task file")
+    if path.exists() and not path.is_file():
+        raise MlxmedError(f"{path}: not a regular file; give the path of the task file")
     try:
         raw_text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError as exc:
@@ -58,7 +83,8 @@ def load_task(path: str | Path) -> Task:
     except (OSError, UnicodeDecodeError) as exc:
         raise MlxmedError(f"{path}: cannot read the task file ({exc}); save it as UTF-8") from exc
     try:
-        data = json.loads(raw_text) if path.suffix.lower() == ".json" else yaml.safe_load(raw_text)
+        data = (json.loads(raw_text) if path.suffix.lower() == ".json"
+                else yaml.load(raw_text, Loader=_TaskFileLoader))  # noqa: S506 - safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -76,7 +102,7 @@ def task_from_dict(data: Any, source: str = "task spec") -> Task:
                           "instruction, ...)")
     spec = SpecReader(data, source)
     kind = data.get("kind")
-    if kind not in TASK_KINDS:
+    if not isinstance(kind, str) or kind not in TASK_KINDS:
         raise spec.fail(f"key 'kind': {kind!r} is not a task kind; use one of: "
                         f"{', '.join(KINDS)}")
     cls = TASK_KINDS[kind]

@@ -23,6 +23,7 @@ from mlxmed.accel import cpu_kernels
 from mlxmed.accel.memory import check_memory
 from mlxmed.accel.trunk import FrozenTrunk, TrunkStore, supports_split
 from mlxmed.artifacts.model_dir import ModelDir
+from mlxmed.artifacts.ownership import refuse_input_as_output
 from mlxmed.artifacts.prepared import PreparedData, read_chats
 from mlxmed.artifacts.run import (
     DataRecord,
@@ -33,7 +34,7 @@ from mlxmed.artifacts.run import (
     file_sha256,
 )
 from mlxmed.errors import MlxmedError
-from mlxmed.tasks import Task
+from mlxmed.tasks import Task, task_file
 from mlxmed.training.batches import TokenizedDataset, iterate_batches
 from mlxmed.training.checkpoint import load_checkpoint, save_adapter
 from mlxmed.training.loss import answer_loss
@@ -86,6 +87,7 @@ def train(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: str | Pa
 
     on_event = on_event or (lambda event: None)
     run_dir = Path(out_dir)
+    refuse_input_as_output(run_dir, [data.path, train_file, task_file(task), model_dir.path])
     data.check_for(task)
     previous = _previous_run(run_dir, resume, task)
     if previous:
@@ -207,9 +209,7 @@ def frozen_trunk(model, settings: ResolvedSettings, store: TrunkStore) -> Frozen
 def _previous_run(run_dir: Path, resume: bool, task: Task) -> Run | None:
     """The run to resume, or None for a new run (refusing to overwrite one)."""
     if not resume:
-        if Run.exists(run_dir):
-            raise MlxmedError(f"{run_dir} already holds a run; choose another --out, or pass "
-                              "--resume to continue it")
+        Run.check_new(run_dir)
         return None
     if not Run.exists(run_dir):
         raise MlxmedError(f"{run_dir}: no run to resume (no readable run.json)")

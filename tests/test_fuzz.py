@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from mlxmed.cli import cli
 from mlxmed.cli.common import run_safely
 
 SMOKING = yaml.safe_load(Path("examples/smoking/task.yaml").read_text(encoding="utf-8"))
-FUZZ = settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", "60")), deadline=None,
+# FUZZ_EXAMPLES=400 for a deeper search (a few minutes); the default keeps `make test` quick
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")), deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])
 

@@ -15,7 +15,7 @@ test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -m "not slow"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check mlxmed tests bench
+	$(VENV)/bin/ruff check mlxmed cli studio tests bench
 
 # Speed, memory and size against the alternatives (not part of `make test`); writes
 # bench/results.json and bench/RESULTS.md. Installs the `bench` extra (PyTorch CPU, PEFT).

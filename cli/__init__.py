@@ -20,6 +20,7 @@ COMMANDS = {
     "extract": "mlxmed.cli.extract:extract_command",
     "evaluate": "mlxmed.cli.evaluate:evaluate_command",
     "demo": "mlxmed.cli.demo:demo",
+    "studio": "mlxmed.cli.studio:studio",
 }
 
 
@@ -58,6 +59,7 @@ def cli(offline: bool) -> None:
       mlxmed extract     run it over thousands of notes (offline, resumable)
       mlxmed evaluate    score the results against gold answers, with an HTML report
       mlxmed demo        run the whole pipeline on the bundled model and demo data
+      mlxmed studio      label, train and review in your browser (a local web app)
 
     Run `mlxmed COMMAND --help` for the details of each step.
     """

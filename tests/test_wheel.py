@@ -56,6 +56,11 @@ def test_the_wheel_runs_outside_the_checkout(installed):
                  "print(mlxmed.__file__); print(p.catalogue_dir()); print(p.examples_dir())"],
                 cwd, env).split()
     assert all(str(venv) in line and str(ROOT) not in line for line in where), where
+    static = run([python, "-c", "from mlxmed.studio.app import STATIC; "
+                  "print(sorted(p.relative_to(STATIC).as_posix() for p in STATIC.rglob('*.*')))"],
+                 cwd, env)
+    for shipped in ("index.html", "studio.css", "icon.svg", "js/app.js", "js/label.js"):
+        assert shipped in static, static  # the studio's page ships inside the wheel
 
     listing = run([mlxmed, "models"], cwd, env)
     assert "smollm2-135m-bundled" in listing and "qwen2.5-1.5b" in listing

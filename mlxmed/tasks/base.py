@@ -162,6 +162,17 @@ class Task:
         """
         raise NotImplementedError
 
+    def gold_cells(self, gold: Any) -> dict[str, Any]:
+        """The record keys that hold ``gold`` as an input file would (the inverse of
+        :meth:`gold_of`), as JSON values."""
+        raise NotImplementedError
+
+    def answer_form(self) -> dict[str, Any]:
+        """What a person fills in for one answer, as plain data: ``{"type": "choice",
+        "choices": [{"value", "description"}]}`` or ``{"type": "fields", "fields": [...]}``
+        (each field: name, widget, choices, bounds, unit, nullable, description)."""
+        raise NotImplementedError
+
     def stratum(self, gold: Any) -> str:
         """The split stratum of a gold value."""
         raise NotImplementedError

@@ -98,6 +98,13 @@ class ClassificationTask(Task):
                               f"{', '.join(self.label_names)}")
         return label
 
+    def gold_cells(self, gold: Any) -> dict[str, Any]:
+        return {self.label_field: gold}
+
+    def answer_form(self) -> dict[str, Any]:
+        return {"type": "choice", "choices": [{"value": lab.name, "description": lab.definition}
+                                              for lab in self.labels]}
+
     def stratum(self, gold: Any) -> str:
         return str(gold)
 

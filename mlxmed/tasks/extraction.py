@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from mlxmed.errors import MlxmedError
 from mlxmed.evaluate.metrics import extraction_metrics, field_counts
 from mlxmed.tasks.base import ParsedAnswer, Task
-from mlxmed.tasks.field_schema import parse_fields
+from mlxmed.tasks.field_schema import field_form, parse_fields
 from mlxmed.tasks.grammar import extraction_grammar
 from mlxmed.tasks.values import (
     accepts_null,
@@ -135,6 +135,15 @@ class ExtractionTask(Task):
             where = f"field '{self.gold_field}'" if self.gold_field else "gold"
             raise MlxmedError(f"{where}: {problem}; correct the gold value")
         return {k: canonical(gold[k], s) for k, s in self.fields.items()}
+
+    def gold_cells(self, gold: Any) -> dict[str, Any]:
+        if self.gold_field:
+            return {self.gold_field: dict(gold)}
+        return {name: gold.get(name) for name in self.field_names}
+
+    def answer_form(self) -> dict[str, Any]:
+        return {"type": "fields", "fields": [field_form(name, schema)
+                                             for name, schema in self.fields.items()]}
 
     def stratum(self, gold: Any) -> str:
         """Whether the gold answer states anything at all ("filled") or is all null/empty."""

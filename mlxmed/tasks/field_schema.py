@@ -12,7 +12,7 @@ import jsonschema
 
 from mlxmed.errors import MlxmedError
 from mlxmed.tasks.grammar import is_set_field
-from mlxmed.tasks.values import schema_problem, standard_schema
+from mlxmed.tasks.values import accepts_null, base_type, schema_problem, standard_schema
 
 SCALAR_TYPES = ("string", "integer", "number", "boolean")
 FIELD_KEYS = ("type", "enum", "minimum", "maximum", "items", "minItems", "maxItems",
@@ -120,3 +120,31 @@ def check_field_schema(schema: Any, item: bool = False) -> str | None:
         if "null" in types and None not in values:
             return "type allows null but 'enum' does not list null; add null to enum"
     return None
+
+
+def field_form(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """How a person fills in one field: the widget (``choice`` of the enum values or yes/no,
+    ``number``, ``text``, ``multi`` for a list of enum values, ``list`` for other lists, one
+    item per line), its bounds and unit, and whether it may be left "not stated" (null)."""
+    base = base_type(schema)
+    items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+    form: dict[str, Any] = {"name": name, "type": base, "nullable": accepts_null(schema),
+                            "description": schema.get("description", ""),
+                            "unit": schema.get("unit", "")}
+    if base == "array":
+        form["items_type"] = base_type(items)
+        form["min_items"], form["max_items"] = schema.get("minItems"), schema.get("maxItems")
+        if "enum" in items:
+            form.update(widget="multi", choices=[v for v in items["enum"] if v is not None])
+        else:
+            form["widget"] = "list"
+    elif "enum" in schema:
+        form.update(widget="choice", choices=[v for v in schema["enum"] if v is not None])
+    elif base == "boolean":
+        form.update(widget="choice", choices=[True, False])
+    elif base in ("integer", "number"):
+        form.update(widget="number", minimum=schema.get("minimum"),
+                    maximum=schema.get("maximum"), step=1 if base == "integer" else "any")
+    else:
+        form["widget"] = "text"
+    return form

@@ -46,7 +46,7 @@ JOB_FILE = "studio-job.json"  # what the studio's training job wrote in its outp
 class Entry:
     """Something found in the workspace: what it is, where, its status and a summary."""
 
-    kind: str  # task, notes, labels, data, run, model, gguf, output, report, curve
+    category: str  # task, notes, labels, data, run, model, gguf, output, report, curve
     path: str  # relative to the workspace (absolute for models outside it)
     name: str
     status: str = "ok"
@@ -54,7 +54,7 @@ class Entry:
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "path": self.path, "name": self.name, "status": self.status,
+        return {"kind": self.category, "path": self.path, "name": self.name, "status": self.status,
                 "summary": self.summary, "details": self.details}
 
 
@@ -121,7 +121,7 @@ class Workspace:
                 entry = self._folder_entry(folder / name)
                 if entry is not None:
                     entries.append(entry)
-                    if entry.kind not in ("notes",):
+                    if entry.category not in ("notes",):
                         continue  # its contents belong to it
                 kept_dirs.append(name)
             dirs[:] = kept_dirs
@@ -131,12 +131,12 @@ class Workspace:
                     entries.append(entry)
             if len(entries) > MAX_ENTRIES:
                 break
-        entries += home_models(exclude={e.path for e in entries if e.kind == "model"})
+        entries += home_models(exclude={e.path for e in entries if e.category == "model"})
         return entries
 
     def notes_files(self) -> list[Path]:
         """The tables and .txt folders of the workspace that may hold notes."""
-        return [self.root / e.path for e in self.scan() if e.kind in ("notes", "labels")
+        return [self.root / e.path for e in self.scan() if e.category in ("notes", "labels")
                 and not Path(e.path).is_absolute()]
 
     def _folder_entry(self, path: Path) -> Entry | None:

@@ -28,7 +28,7 @@ def test_the_workspace_lists_everything_with_its_status(workspace):
     ws = Workspace(workspace)
     LabelStore(load_task(workspace / "task.yaml"), ws.labels_file(
         load_task(workspace / "task.yaml"), workspace / "notes.csv")).set("n0", "t", "PAIN")
-    entries = {(e.kind, e.path): e for e in ws.scan()}
+    entries = {(e.category, e.path): e for e in ws.scan()}
     assert entries["task", "task.yaml"].status == "ok"
     broken = entries["task", "broken.yaml"]
     assert broken.status == "error" and "unknown key 'labelz'" in broken.summary

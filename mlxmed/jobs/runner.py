@@ -28,7 +28,7 @@ class Job:
         self.log_dir = Path(log_dir)
         self.spec_path = self.log_dir / f"{self.id}.json"
         self.log_path = self.log_dir / f"{self.id}.log"
-        self.state = JobState(kind=spec.kind, out_dir=spec.out_dir)
+        self.state = JobState(kind=spec.command, out_dir=spec.out_dir)
         self.events: list[dict[str, Any]] = []
         self.process: subprocess.Popen | None = None
         self._changed = threading.Condition()
@@ -109,7 +109,7 @@ class Job:
             return None
 
     def summary(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.spec.kind, "task": self.spec.task,
+        return {"id": self.id, "kind": self.spec.command, "task": self.spec.task,
                 "out_dir": self.spec.out_dir, "running": self.running,
                 "state": self.state.to_dict()}
 

@@ -31,7 +31,7 @@ EDITABLE = {"epochs": float, "iters": int, "learning_rate": float, "rank": int, 
 class JobSpec:
     """One training run or learning curve on notes labelled in a workspace."""
 
-    kind: str
+    command: str  # train or curve
     task: str
     model: str
     data_dir: str
@@ -46,7 +46,7 @@ class JobSpec:
 
     def data_sizes(self) -> list[int]:
         """The learning-curve subsets the data step must write (none for a single run)."""
-        return [n for n in self.sizes if n > 0] if self.kind == "curve" else []
+        return [n for n in self.sizes if n > 0] if self.command == "curve" else []
 
     def save(self, path: str | Path) -> None:
         write_text(path, json.dumps(asdict(self), indent=2) + "\n")
@@ -106,7 +106,7 @@ def plan_job(kind: str, task_file: Path, labels: Path, model: ModelDir, data_dir
     if not labels.exists():
         raise MlxmedError(f"{labels}: no labelled notes; label some notes first")
     chosen: list[int] = []
-    if kind == "curve":
+    if kind in ("curve",):
         text = sizes if isinstance(sizes, str) else ",".join(map(str, sizes or []))
         chosen = parse_sizes(text, allow_zero=True)
         if not [n for n in chosen if n > 0]:
@@ -126,9 +126,9 @@ def resume_spec(out_dir: Path) -> JobSpec:
                        str(out_dir))
     else:
         raise MlxmedError(f"{out_dir}: not a run or curve folder that can be resumed")
-    if spec.kind == "train" and Run.exists(out_dir) and Run.open(out_dir).finished:
+    if spec.command == "train" and Run.exists(out_dir) and Run.open(out_dir).finished:
         raise MlxmedError(f"{out_dir}: this run is finished; nothing to resume")
-    if spec.kind == "curve" and (out_dir / "curve.json").is_file():
+    if spec.command == "curve" and (out_dir / "curve.json").is_file():
         raise MlxmedError(f"{out_dir}: this learning curve is complete; nothing to resume")
     spec.resume = True
     return spec

@@ -77,7 +77,7 @@ def run_job(spec: JobSpec, emit: Emit) -> dict[str, Any]:
               "counts": {s: len(e) for s, e in prepared.splits.items()},
               "notes": prepared.summary.get("notes", [])})
     data = PreparedData.open(data_dir)
-    if spec.kind == "curve":
+    if spec.command == "curve":
         curve = run_curve(task, model, data, out, spec.sizes, 1, spec.train_settings(), emit)
         return {"out_dir": str(out), "rows": curve["rows"]}
     resume = spec.resume and Run.exists(out)
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         spec = JobSpec.load(argv[0])
-        emit({"type": "job", "kind": spec.kind, "out_dir": spec.out_dir, "pid": os.getpid()})
+        emit({"type": "job", "kind": spec.command, "out_dir": spec.out_dir, "pid": os.getpid()})
         result = run_job(spec, emit)
     except KeyboardInterrupt:
         emit({"type": "interrupted", "message": "stopped; the run keeps its last checkpoint "

@@ -71,7 +71,7 @@ def input_line(source: dict) -> str:
     of a workbook)."""
     formats = source.get("formats") or {}
     parts = ", ".join(f"{name} {count}" for name, count in sorted(formats.items(),
-                                                                  key=lambda kv: -kv[1]))
+                                                                  key=lambda kv: (-kv[1], kv[0])))
     sheet = f" sheet '{source['sheet']}'" if source.get("sheet") else ""
     return (f"Notes read: {source['notes']}" + (f" ({parts})" if parts else "")
             + f" from {source['path']}{sheet}")

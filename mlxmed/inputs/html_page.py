@@ -1,7 +1,7 @@
 """HTML notes (.html/.htm) with the standard library's parser: the text a browser shows, with
-scripts, styles and the page head dropped. Block elements start new lines, paragraphs and
-headings are separated by a blank line, ``<br>`` breaks a line, and the cells of a table row
-are joined by `` | `` as for Word tables."""
+scripts, styles and the page head dropped. Block elements start new lines, paragraphs,
+headings and lists are separated by a blank line, ``<br>`` breaks a line, and the cells of a
+table row are joined by `` | `` as for Word tables."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from pathlib import Path
 from mlxmed.inputs.documents import checked_text
 
 HIDDEN = {"script", "style", "head", "template", "noscript"}
-PARAGRAPHS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "dl",
+PARAGRAPHS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl",
               "blockquote", "pre", "hr"}
-LINES = {"div", "li", "tr", "dt", "dd", "section", "article", "header", "footer", "main",
+LINES = {"div", "table", "li", "tr", "dt", "dd", "section", "article", "header", "footer", "main",
          "nav", "aside", "form", "fieldset", "address", "figure", "figcaption", "caption"}
 CELLS = {"td", "th"}
 CELL_SEPARATOR = " | "

@@ -65,4 +65,4 @@ def ocr_pdf(path: Path, languages: str) -> str:
                             "or rerun without --ocr") from exc
     finally:
         document.close()
-    return normalise_text("\n\n".join(texts), join_hyphens=True)
+    return normalise_text("\n".join(texts), join_hyphens=True)

@@ -22,7 +22,8 @@ NO_TEXT_REASON = ("scanned PDF without a text layer; rerun with --ocr (needs tes
 def read_pdf(path: Path, ocr: str | None = None) -> tuple[str, bool]:
     """(normalised text, whether OCR made it) of a PDF; raises :class:`NoText` for a scan
     when ``ocr`` (tesseract languages) is None."""
-    text = normalise_text("\n\n".join(page_texts(path)), join_hyphens=True)
+    # a page break is a line break: a word hyphenated across pages is joined too
+    text = normalise_text("\n".join(page_texts(path)), join_hyphens=True)
     if text.strip():
         return text, False
     if ocr is None:

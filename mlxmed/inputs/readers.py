@@ -247,9 +247,15 @@ def read_folder(folder: Path, required: Sequence[str], *, labels_csv: str | Path
         result.records.append(RawRecord(record.row, f"{record.where} ({note_path.name})", data,
                                         id=note_id))
     for stem, note_path in files.items():
-        if stem not in labelled:
+        if stem in labelled:
+            continue
+        reason = _no_text_reason(note_path)
+        if reason:  # a scan nobody could label: left out, not a problem
+            result.left_out.append(LeftOut(note_path.name, reason))
+        else:
             result.problems.append(f"{note_path}: no row with id '{stem}' in {labels_path.name}; "
                                    "label the note or move the file out of the folder")
+    result.left_out.sort(key=lambda item: item.file)
     result.sha256 = digest.hexdigest()
     return result
 
@@ -272,6 +278,19 @@ def note_files(folder: Path, labels_path: Path | None, result: ReadResult) -> di
         else:
             files[path.stem] = path
     return files
+
+
+def _no_text_reason(path: Path) -> str | None:
+    """Why a PDF has no note to read (a scan without a text layer), or None."""
+    if document_format(path) != "pdf":
+        return None
+    try:
+        read_document(path)
+    except NoText as exc:
+        return exc.reason
+    except DocumentError:
+        return None
+    return None
 
 
 def _read_note(path: Path, encoding: str | None, ocr: str | None, result: ReadResult,

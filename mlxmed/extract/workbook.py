@@ -9,7 +9,9 @@ were added to the input) first turns its rows back into a journal.
 
 Sheet ``results`` has the columns and rows of the CSV output: numbers are numbers, rows with
 a confidence under 0.6 are filled, text is always text (a note that starts with ``=`` is never
-a formula). Sheet ``settings`` says how the results were made.
+a formula). Excel cannot store control characters (a PDF's form feed, say): they are dropped,
+and a text over Excel's 32,767 characters per cell is cut (counted in the settings sheet).
+Sheet ``settings`` says how the results were made.
 """
 
 from __future__ import annotations
@@ -58,13 +60,13 @@ class _CellMaker:
             value = format_json(value)
         elif isinstance(value, bool):
             value = str(value)  # as the CSV output writes it
+        if isinstance(value, str):
+            value = self.illegal.sub("", value)  # control characters Excel cannot store
+            if len(value) > EXCEL_CELL_LIMIT:
+                value = value[: EXCEL_CELL_LIMIT - len(CUT_MARK)] + CUT_MARK
+                self.cut += 1
         cell = WriteOnlyCell(self.sheet, value)
         if isinstance(value, str):
-            text = self.illegal.sub("", value)
-            if len(text) > EXCEL_CELL_LIMIT:
-                text = text[: EXCEL_CELL_LIMIT - len(CUT_MARK)] + CUT_MARK
-                self.cut += 1
-            cell = WriteOnlyCell(self.sheet, text)
             cell.data_type = "s"  # text, even when it starts with "="
         if low:
             cell.fill = self.fill

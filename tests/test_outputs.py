@@ -248,9 +248,9 @@ def parse_modelfile(text: str) -> dict:
     return found
 
 
-def check_modelfile(text: str, gguf, task) -> dict:
+def check_modelfile(text: str, gguf, task, meta: dict | None = None) -> dict:
     parsed = parse_modelfile(text)
-    meta = read_gguf_metadata(gguf)
+    meta = meta or read_gguf_metadata(gguf)
     tokens = meta["tokenizer.ggml.tokens"]
     eos = tokens[meta["tokenizer.ggml.eos_token_id"]]
     assert parsed["FROM"] == f"./{gguf.name}"
@@ -268,6 +268,7 @@ def check_modelfile(text: str, gguf, task) -> dict:
         answered = render_chat(template, [*messages, {"role": "assistant", "content": "UNKNOWN"}],
                                bos_token=bos, eos_token=eos)
         assert f"UNKNOWN{eos}" in answered  # the stop token is what ends the answer
+    assert parsed["TEMPLATE"].startswith("{{ range .Messages }}")  # no text before the chat
     return parsed
 
 
@@ -279,6 +280,12 @@ def test_the_modelfile_matches_the_gguf(tiny_models, tmp_path):
     assert path == tmp_path / "Modelfile"
     parsed = check_modelfile(path.read_text(encoding="utf-8"), gguf, task)
     assert parsed["PARAMETER"] == ['stop "<|im_end|>"', "temperature 0", "num_ctx 1280"]
+    # this template adds no system message of its own, so a chat without one compares too
+    chat = [{"role": "user", "content": "Never smoked."}]
+    template = read_gguf_metadata(gguf)["tokenizer.chat_template"]
+    assert go_render(parsed["TEMPLATE"], {"Messages": [{"Role": "user", "Content": "Never "
+                                                        "smoked."}]}) == \
+        render_chat(template, chat, add_generation_prompt=True)
     assert leftovers(tmp_path) == []
 
 
@@ -286,7 +293,9 @@ def test_the_bundled_smollm2_template_translates(bundled_gguf):
     """The real template of the bundled model (ChatML with a default system message when
     the chat has none): with the task's system prompt it renders the same."""
     task = load_task(TASK)
-    check_modelfile(modelfile_text(bundled_gguf, task, 1280), bundled_gguf, task)
+    meta = read_gguf_metadata(bundled_gguf)
+    text = modelfile_text(bundled_gguf, task, 1280, meta)
+    check_modelfile(text, bundled_gguf, task, meta)
 
 
 @pytest.mark.parametrize(("template", "reason"), [
@@ -327,3 +336,13 @@ def test_export_ollama_writes_the_modelfile_next_to_the_gguf(tiny_setup, tmp_pat
     check_modelfile(modelfile.read_text(encoding="utf-8"), out, load_task(root / "task.yaml"))
     assert_one_line_error(run_cli("export", run_dir, "--adapter-only", "--ollama", "--out",
                                   tmp_path / "lora.gguf"), "--ollama", "--adapter-only")
+
+
+def test_only_the_templates_own_bos_token_goes_before_the_chat():
+    """SmolLM2's BOS token is <|im_start|>, which also opens every message: it belongs to the
+    messages. A template that writes {{ bos_token }} itself starts with it."""
+    from factory import CHATML
+
+    assert chat_pieces(CHATML, "<|im_start|>", "<|im_end|>").start == ""
+    pieces = chat_pieces("{{ bos_token }}" + CHATML, "<s>", "<|im_end|>")
+    assert pieces.start == "<s>" and pieces.before["system"] == "<|im_start|>system\n"

@@ -55,10 +55,10 @@ def _split_once(text: str, marker: str) -> tuple[str, str]:
 
 def chat_pieces(template: str, bos: str = "", eos: str = "") -> ChatPieces:
     """Take a Jinja chat template apart into :class:`ChatPieces`, or refuse it."""
-    def render(messages, reply=False) -> str:
+    def render(messages, reply=False, bos_token=bos) -> str:
         try:
             return render_chat(template, messages, add_generation_prompt=reply,
-                               bos_token=bos, eos_token=eos)
+                               bos_token=bos_token, eos_token=eos)
         except MlxmedError as exc:
             raise refused(f"the chat template fails on a system+user chat ({exc})") from exc
 
@@ -74,7 +74,10 @@ def chat_pieces(template: str, bos: str = "", eos: str = "") -> ChatPieces:
     before_user, tail = _split_once(four[len(three):], u2["content"])
     if tail != after_user or not between.endswith(before_user):
         raise refused("the chat template wraps the same role differently in different turns")
-    start = bos if bos and before_system.startswith(bos) else ""
+    # the template's own {{ bos_token }} (found by rendering a marker in its place)
+    start = bos if render([s, u], bos_token="MLXMEDBOS").startswith("MLXMEDBOS") else ""
+    if not before_system.startswith(start):
+        raise refused("the chat template writes the BOS token somewhere other than first")
     pieces = ChatPieces(
         before={"system": before_system[len(start):], "user": before_user,
                 "assistant": before_assistant},
@@ -130,11 +133,12 @@ def ollama_name(task: Task) -> str:
     return re.sub(r"[^a-z0-9.]+", "-", task.name.lower()).strip("-.") or "mlxmed-model"
 
 
-def modelfile_text(gguf_path: Path, task: Task, n_ctx: int) -> str:
-    """The Modelfile for an exported GGUF file, from the file's own metadata."""
+def modelfile_text(gguf_path: Path, task: Task, n_ctx: int, meta: dict | None = None) -> str:
+    """The Modelfile for an exported GGUF file, from the file's own metadata (``meta``, when
+    already read)."""
     from mlxmed.models.gguf_import import read_gguf_metadata
 
-    meta = read_gguf_metadata(gguf_path)
+    meta = meta or read_gguf_metadata(gguf_path)
     template = meta.get("tokenizer.chat_template")
     if not template:
         raise refused(f"{gguf_path} has no chat template")

@@ -206,7 +206,9 @@ def read_folder(folder: Path, required: Sequence[str], *, labels_csv: str | Path
     """
     id_column = id_field or "id"
     needed = [c for c in required if c not in (text_field, id_column)]
-    labels_path = find_labels_csv(folder, labels_csv, optional=not needed)
+    # notes to extract from need no labels: a labels.csv near the folder is not read then
+    labels_path = (find_labels_csv(folder, labels_csv, optional=not needed)
+                   if needed or labels_csv is not None else None)
     result = ReadResult([], folder, "", "folder")
     files = note_files(folder, labels_path, result)
     if not files:
@@ -249,7 +251,7 @@ def read_folder(folder: Path, required: Sequence[str], *, labels_csv: str | Path
     for stem, note_path in files.items():
         if stem in labelled:
             continue
-        reason = _no_text_reason(note_path)
+        reason = None if ocr else _no_text_reason(note_path)
         if reason:  # a scan nobody could label: left out, not a problem
             result.left_out.append(LeftOut(note_path.name, reason))
         else:

@@ -112,7 +112,8 @@ def test_the_workbook_has_the_rows_of_the_csv_output(notes, model, tmp_path):
     assert settings["mlxmed version"] == mlxmed.__version__
     assert dt.datetime.fromisoformat(settings["finished"]).tzinfo is not None
     assert settings["rows"] == settings["notes in input"] == 40
-    assert settings["include text"] == "True"
+    assert settings["note text included (--include-text)"] == "True"
+    assert settings["context size in tokens (--ctx)"] == 1024
     assert not journal_path(xlsx_out).exists() and leftovers(tmp_path) == []
 
 

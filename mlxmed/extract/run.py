@@ -105,8 +105,9 @@ def run_extract(task: Task, model: str | Path, input_path: str | Path,
         writer.close()
         summary.seconds = time.perf_counter() - started
     if rows_file != out:
-        settings = workbook_settings(task, model, adapter, input_path, read, summary,
-                                     include_text=include_text, n_ctx=n_ctx, limit=limit)
+        options = [("note text included (--include-text)", str(include_text)),
+                   ("context size in tokens (--ctx)", n_ctx), ("--limit", limit)]
+        settings = workbook_settings(task, model, adapter, input_path, read, summary, options)
         counts = write_workbook(out, iter_rows(rows_file), columns, settings)
         summary.low_confidence = counts["low_confidence"]
         rows_file.unlink()
@@ -115,7 +116,7 @@ def run_extract(task: Task, model: str | Path, input_path: str | Path,
 
 def workbook_settings(task: Task, model: str | Path, adapter: str | Path | None,
                       input_path: str | Path, read: ReadResult, summary: ExtractSummary,
-                      **options: Any) -> list[tuple[str, Any]]:
+                      options: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
     """The settings and provenance a results workbook records."""
     import llama_cpp
 
@@ -130,7 +131,9 @@ def workbook_settings(task: Task, model: str | Path, adapter: str | Path | None,
         ("input", str(Path(input_path).resolve())), ("input sha256", read.sha256),
         ("input sheet", read.sheet or ""),
         ("notes in input", summary.total), ("rows from earlier runs", summary.done_before),
-        *((name.replace("_", " "), value) for name, value in options.items()),
+        ("notes read by OCR", ", ".join(read.ocr)),
+        ("files left out", "; ".join(f"{i.file} ({i.reason})" for i in read.left_out)),
+        *options,
         ("mlxmed version", __version__), ("llama-cpp-python version", llama_cpp.__version__),
         ("finished", dt.datetime.now().astimezone().isoformat(timespec="seconds")),
     ]

@@ -45,7 +45,7 @@ def journal_path(out: Path) -> Path:
 class _CellMaker:
     """Turns row values into write-only cells; counts the texts cut to Excel's limit."""
 
-    def __init__(self, sheet) -> None:
+    def __init__(self, sheet: Any) -> None:
         from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
         from openpyxl.styles import PatternFill
 
@@ -53,7 +53,8 @@ class _CellMaker:
         self.fill = PatternFill("solid", start_color=LOW_FILL, end_color=LOW_FILL)
         self.cut = 0
 
-    def cell(self, value: Any, low: bool):
+    def cell(self, value: Any, low: bool) -> Any:
+        """A write-only cell holding ``value`` (filled when ``low``)."""
         from openpyxl.cell import WriteOnlyCell
 
         if isinstance(value, list | dict):

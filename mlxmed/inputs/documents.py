@@ -24,7 +24,10 @@ CONVERT_HINTS = {".doc": "save it as .docx", ".odt": "save it as .docx",
                  ".tif": "OCR it into a PDF with a text layer",
                  ".tiff": "OCR it into a PDF with a text layer",
                  ".png": "OCR it into a PDF with a text layer",
-                 ".jpg": "OCR it into a PDF with a text layer"}
+                 ".jpg": "OCR it into a PDF with a text layer",
+                 ".csv": "a table of notes is an INPUT of its own, not a note in a folder",
+                 ".xlsx": "a table of notes is an INPUT of its own, not a note in a folder",
+                 ".jsonl": "a table of notes is an INPUT of its own, not a note in a folder"}
 # the first bytes of an OLE2 container: old .doc/.xls files and every password-encrypted
 # Office file (Office encrypts a .docx or .xlsx into one of these)
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"

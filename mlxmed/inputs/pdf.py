@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 from mlxmed.inputs.documents import DocumentError, NoText, short_reason
 from mlxmed.inputs.normalise import normalise_text
@@ -66,7 +67,7 @@ def page_texts(path: Path) -> list[str]:
     return texts
 
 
-def unlock(reader, path: Path) -> None:
+def unlock(reader: Any, path: Path) -> None:
     """Open an encrypted PDF that needs no password to read (only an owner password that
     restricts printing or copying, as record systems often set); refuse any other."""
     from pypdf import PasswordType

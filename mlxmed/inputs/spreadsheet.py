@@ -16,8 +16,6 @@ from mlxmed.errors import MlxmedError
 from mlxmed.inputs.documents import OLE2_MAGIC, short_reason
 from mlxmed.inputs.raw import RawRecord, ReadResult
 
-WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
-
 
 def cell_text(value: Any) -> str:
     """A cell's value as the text a CSV export of the sheet would hold."""

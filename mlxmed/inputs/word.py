@@ -5,6 +5,7 @@ part of the note)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from mlxmed.inputs.documents import OLE2_MAGIC, DocumentError, short_reason
 
@@ -37,7 +38,7 @@ def read_docx(path: Path) -> str:
     return "\n".join(lines)
 
 
-def table_lines(table) -> list[str]:
+def table_lines(table: Any) -> list[str]:
     """One line per row; a cell merged across columns is written once."""
     lines = []
     for row in table.rows:

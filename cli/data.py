@@ -37,21 +37,27 @@ from mlxmed.tasks import load_task
               help="Labels for a folder of .txt notes (default: labels.csv in or next to it).")
 @click.option("--encoding", default=None,
               help="Encoding of the input if it is not UTF-8, e.g. cp1252 or latin-1.")
+@click.option("--sheet", default=None,
+              help="The sheet of an Excel (.xlsx) input (default: the first sheet).")
+@click.option("--ocr", is_flag=True,
+              help="Read scanned PDFs (no text layer) with tesseract OCR. Slow; the notes it "
+                   "read are listed.")
 @click.option("--force", is_flag=True, help="Replace a non-empty --out folder.")
 def data(task: Path, input_path: Path, out: Path, valid: float, test: float, seed: int,
          sizes: str, model: str | None, max_seq_length: int | None,
-         labels_csv: Path | None, encoding: str | None, force: bool) -> None:
+         labels_csv: Path | None, encoding: str | None, sheet: str | None, ocr: bool,
+         force: bool) -> None:
     """Check TASK's labelled notes in INPUT and split them for training.
 
-    INPUT is a CSV/TSV file (comma, semicolon or tab), a JSONL file, or a folder of .txt notes
-    with a labels CSV. Every problem is listed with its row; nothing is written until all
-    notes are valid.
+    INPUT is a CSV/TSV file (comma, semicolon or tab), a JSONL file, an Excel sheet (.xlsx),
+    or a folder of notes (.txt, .pdf, .docx, .rtf, .html; id = file name) with a labels CSV.
+    Every problem is listed with its row; nothing is written until all notes are valid.
     """
     model_dir = resolve_model_dir(model) if model else default_token_model()
     prepared = run_data(load_task(task), input_path, out, valid=valid, test=test, seed=seed,
                         sizes=parse_sizes(sizes), model_dir=model_dir,
                         max_seq_length=max_seq_length, labels_csv=labels_csv,
-                        encoding=encoding, force=force)
+                        encoding=encoding, sheet=sheet, ocr=ocr, force=force)
     show_summary(prepared, out)
 
 
@@ -61,9 +67,21 @@ def default_token_model() -> ModelDir | None:
     return ModelDir(bundled) if ModelDir.is_converted(bundled) else None
 
 
+def input_line(source: dict) -> str:
+    """``Notes read: 12 (pdf 5, docx 4, txt 3) from notes/`` (formats of a folder, the sheet
+    of a workbook)."""
+    formats = source.get("formats") or {}
+    parts = ", ".join(f"{name} {count}" for name, count in sorted(formats.items(),
+                                                                  key=lambda kv: (-kv[1], kv[0])))
+    sheet = f" sheet '{source['sheet']}'" if source.get("sheet") else ""
+    return (f"Notes read: {source['notes']}" + (f" ({parts})" if parts else "")
+            + f" from {source['path']}{sheet}")
+
+
 def show_summary(prepared: Prepared, out: Path) -> None:
     """Print the counts, token lengths and long-note handling as rich tables."""
     summary = prepared.summary
+    console.print(input_line(summary["input"]), highlight=False)
     counts = summary["counts"]
     heading = prepared.task.stratum_heading
     table = Table(title=f"Notes per split ({summary['stratified_by']})")

@@ -24,8 +24,11 @@ from mlxmed.export import QUANTS, export_run
               help="Fail if fewer validation answers than this agree with the MLX model.")
 @click.option("--verify-notes", type=click.IntRange(min=1), default=50, show_default=True,
               help="Validation notes compared during verification.")
+@click.option("--ollama", is_flag=True, help="Also write an Ollama Modelfile next to the GGUF "
+              "(chat template, system prompt, stop tokens, temperature 0).")
 def export_command(run_dir: Path, quant: str, out: Path | None, adapter_only: bool,
-                   no_verify: bool, min_agreement: float, verify_notes: int) -> None:
+                   no_verify: bool, min_agreement: float, verify_notes: int,
+                   ollama: bool) -> None:
     """Fuse the run's best adapter into its base model and write a GGUF file for llama.cpp.
 
     The file carries the tokenizer, the chat template, the special tokens and where it came
@@ -42,7 +45,7 @@ def export_command(run_dir: Path, quant: str, out: Path | None, adapter_only: bo
                 status.update(f"verifying: {event['done']}/{event['total']} validation notes")
 
         result = export_run(Run.open(run_dir), quant, out, adapter_only, not no_verify,
-                            min_agreement, verify_notes, on_event)
+                            min_agreement, verify_notes, ollama=ollama, on_event=on_event)
     console.print(f"[green]Wrote[/] {esc(result.path)} ({result.size_bytes / 1e6:.1f} MB, "
                   f"{result.quant})", highlight=False)
     if result.agreement is not None:
@@ -60,3 +63,7 @@ def export_command(run_dir: Path, quant: str, out: Path | None, adapter_only: bo
     else:
         console.print(f"Use it with llama.cpp: llama-cli -m {esc(result.path)} -cnv",
                       highlight=False)
+    if result.modelfile is not None:
+        console.print(f"[green]Wrote[/] {esc(result.modelfile)}", highlight=False)
+        console.print(f"Use it with Ollama: cd {esc(result.modelfile.parent)} && ollama create "
+                      f"{esc(result.ollama_name)} -f Modelfile", highlight=False)

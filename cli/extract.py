@@ -19,7 +19,8 @@ from mlxmed.tasks import load_task
 @click.option("--model", "model", required=True, type=click.Path(dir_okay=False, exists=True,
               path_type=Path), help="GGUF model file (from `mlxmed export`).")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Output file: .csv or .jsonl.")
+              help="Output file: .csv, .jsonl or .xlsx (an Excel workbook, built when the "
+                   "run ends).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run: skip notes "
               "already in --out.")
 @click.option("--threads", type=click.IntRange(1, 256),
@@ -32,16 +33,22 @@ from mlxmed.tasks import load_task
 @click.option("--include-text", is_flag=True, help="Copy each note's text into the output "
               "(off by default, so shared results carry no note text).")
 @click.option("--encoding", default=None, help="Encoding of the input if it is not UTF-8.")
+@click.option("--sheet", default=None,
+              help="The sheet of an Excel (.xlsx) input (default: the first sheet).")
+@click.option("--ocr", is_flag=True, help="Read scanned PDFs (no text layer) with tesseract "
+              "OCR. Slow; the notes it read are listed.")
 def extract_command(task: Path, input_path: Path, model: Path, out: Path, resume: bool,
                     threads: int | None, n_ctx: int | None, adapter: Path | None,
-                    limit: int | None, include_text: bool, encoding: str | None) -> None:
+                    limit: int | None, include_text: bool, encoding: str | None,
+                    sheet: str | None, ocr: bool) -> None:
     """Answer TASK for every note in INPUT with a GGUF model and write one row per note.
 
-    INPUT is a CSV/TSV/JSONL file or a folder of .txt notes (id = file name). Each row has the
-    id, the label (or the extracted fields), a confidence (for classification: the
-    probability of the chosen label among all labels), a status (ok/error), the reason of an
-    error, and the time in ms. Rows are written as they are done; after an interruption, run
-    the same command with --resume.
+    INPUT is a CSV/TSV/JSONL file, an Excel sheet (.xlsx), or a folder of notes (.txt, .pdf,
+    .docx, .rtf, .html; id = file name). Each row has the id, the label (or the extracted
+    fields), a confidence (for classification: the probability of the chosen label among all
+    labels), a status (ok/error), the reason of an error, and the time in ms. Rows are written
+    as they are done (for .xlsx into OUT.rows.jsonl, turned into the workbook at the end);
+    after an interruption, run the same command with --resume.
 
     Example: mlxmed extract task.yaml notes.csv --model run/model-q8_0.gguf --out out.csv
     """
@@ -66,16 +73,28 @@ def extract_command(task: Path, input_path: Path, model: Path, out: Path, resume
 
     with progress:
         summary = run_extract(load_task(task), model, input_path, out, resume, threads, n_ctx,
-                              adapter, limit, include_text, encoding, on_event=on_event)
+                              adapter, limit, include_text, encoding, sheet=sheet, ocr=ocr,
+                              on_event=on_event)
     table = Table(title="Extraction summary", show_header=False)
     table.add_row("notes in input", str(summary.total))
     table.add_row("written now", str(summary.written))
     table.add_row("already done before", str(summary.done_before))
     table.add_row("errors (status=error)", str(summary.errors))
     table.add_row("long notes shortened", str(summary.shortened))
+    if summary.formats:
+        table.add_row("notes per file format", ", ".join(
+            f"{name} {count}" for name, count in sorted(summary.formats.items())))
+    if summary.low_confidence is not None:
+        table.add_row("confidence < 0.6 (filled)", str(summary.low_confidence))
     if summary.written:
         table.add_row("notes per second", f"{summary.written / summary.seconds:.2f}")
     for label, count in sorted(summary.labels.items()):
         table.add_row(f"label {esc(label)}", str(count))
     console.print(table)
+    for item in summary.left_out:
+        console.print(f"[yellow]left out:[/] {esc(item.file)}: {esc(item.reason)}",
+                      highlight=False)
+    if summary.ocr:
+        console.print(f"[yellow]read by OCR (check them, OCR makes mistakes):[/] "
+                      f"{esc(', '.join(summary.ocr))}", highlight=False)
     console.print(f"Results: {esc(summary.out)}", highlight=False)

@@ -10,11 +10,14 @@ those libraries offer no argument or hook for. Every change is scoped: made on e
   ``use_extra_bufts``; it is set on the default model parameters while a model loads.
 * :func:`mlxmed.models.hub.download`: huggingface_hub reads its offline switch from its
   constants module; an explicit download lifts mlxmed's offline setting for its duration.
+* :func:`mlxmed.inputs.pdf.read_pdf`: pypdf logs every repair of a damaged file as a warning
+  on its logger (printed on stderr); mlxmed reports an unreadable PDF as one line instead.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,3 +31,15 @@ def patched(module: Any, name: str, value: Any) -> Iterator[None]:
         yield
     finally:
         setattr(module, name, original)
+
+
+@contextlib.contextmanager
+def logger_silenced(name: str) -> Iterator[None]:
+    """The logger ``name`` passes only errors inside the block, and what it did before after."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

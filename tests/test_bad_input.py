@@ -64,13 +64,13 @@ def test_binary_file_among_txt_notes_is_named(tmp_path):
     folder.mkdir()
     (folder / "p1.txt").write_text("Quit smoking in 1990.")
     (folder / "p2.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
-    (folder / "scan.pdf").write_bytes(b"%PDF-1.4\x00\x01")  # not a .txt: not a note
+    (folder / "scan.tif").write_bytes(b"II*\x00\x08\x00")  # not a format of notes
     (folder / "labels.csv").write_text("id,smoking_status\np1,PAST SMOKER\np2,UNKNOWN\n")
     out = tmp_path / "out"
     result = run_cli("data", TASK, folder, "--out", out)
     assert_one_line_error(result, "p2.txt", "binary", "NUL")
     assert not out.exists()
-    # once fixed, the PDF is left out and counted in the summary
+    # once fixed, the TIFF is left out and listed in the summary
     labels = ["PAST SMOKER", "UNKNOWN", "NON-SMOKER", "CURRENT SMOKER"]
     rows = ["id,smoking_status"]
     for i in range(24):
@@ -80,8 +80,9 @@ def test_binary_file_among_txt_notes_is_named(tmp_path):
     result = run_cli("data", TASK, folder, "--out", out)
     assert result.returncode == 0, result.stderr
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["input"]["skipped_files"] == ["scan.pdf"]
-    assert "not .txt notes and were left out: scan.pdf" in " ".join(result.stdout.split())
+    assert summary["input"]["skipped_files"] == ["scan.tif"]
+    assert "were left out: scan.tif (unsupported file type .tif; OCR it into a PDF with a " \
+           "text layer)" in " ".join(result.stdout.split())
 
 
 def test_windows_1252_notes_are_detected_then_read_with_encoding(tmp_path):

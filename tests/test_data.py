@@ -99,7 +99,7 @@ def test_folder_of_txt_notes_with_labels_csv(tmp_path: Path) -> None:
     read_result = read(smoking(), folder)
     records = validate_records(smoking(), read_result)
     assert {r.id: r.text for r in records} == {"p1": "First note.\nSmokes.", "p2": "Second note."}
-    assert read_result.format == "txt-folder" and len(read_result.sha256) == 64
+    assert read_result.format == "folder" and len(read_result.sha256) == 64
     # labels.csv next to the folder works too, and so does an explicit --labels-csv
     (folder / "labels.csv").rename(tmp_path / "labels.csv")
     assert len(validate_records(smoking(), read(smoking(), folder))) == 2

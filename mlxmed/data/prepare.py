@@ -23,6 +23,7 @@ from mlxmed.artifacts.prepared import SPLITS, PreparedData
 from mlxmed.data.fitting import Example, TokenCounter, build_example
 from mlxmed.data.splits import nested_subsets, stratified_split
 from mlxmed.errors import MlxmedError
+from mlxmed.inputs.ocr import ocr_languages
 from mlxmed.inputs.readers import ReadResult, read_notes
 from mlxmed.inputs.records import DataError, validate_records
 from mlxmed.tasks import Task, task_file
@@ -139,10 +140,7 @@ def _summary(prepared: Prepared, read: ReadResult, counter: TokenCounter, max_le
     counts["total"] = {key: sum(counts[s][key] for s in SPLITS) for key in strata}
     skipped = [n for n in sorted(set(sizes)) if n not in prepared.subsets]
     notes = []
-    if read.skipped:
-        shown = ", ".join(read.skipped[:5]) + (", ..." if len(read.skipped) > 5 else "")
-        notes.append(f"{len(read.skipped)} file(s) in the folder are not .txt notes and were "
-                     f"left out: {shown}")
+    notes += input_notes(read)
     if skipped:
         notes.append(f"subset sizes {', '.join(map(str, skipped))} skipped: the train split "
                      f"has only {len(splits['train'])} notes")
@@ -167,7 +165,10 @@ def _summary(prepared: Prepared, read: ReadResult, counter: TokenCounter, max_le
                  "file": task.source},
         "input": {"path": str(read.source), "format": read.format, "sha256": read.sha256,
                   "notes": sum(len(splits[s]) for s in SPLITS),
-                  "skipped_files": read.skipped},
+                  "formats": read.formats, "sheet": read.sheet,
+                  "skipped_files": read.skipped,
+                  "left_out": [{"file": i.file, "reason": i.reason} for i in read.left_out],
+                  "ocr": read.ocr},
         "seed": seed,
         "fractions": {"valid": valid, "test": test},
         "stratified_by": task.stratified_by,
@@ -196,6 +197,20 @@ def _summary(prepared: Prepared, read: ReadResult, counter: TokenCounter, max_le
     return summary
 
 
+def input_notes(read: ReadResult, shown: int = 10) -> list[str]:
+    """Summary lines about the input itself: files left out (and why), notes read by OCR."""
+    notes = []
+    if read.left_out:
+        listed = "; ".join(f"{item.file} ({item.reason})" for item in read.left_out[:shown])
+        more = f"; and {len(read.left_out) - shown} more" if len(read.left_out) > shown else ""
+        notes.append(f"{len(read.left_out)} file(s) in the folder were left out: {listed}{more}")
+    if read.ocr:
+        listed = ", ".join(read.ocr[:shown]) + (", ..." if len(read.ocr) > shown else "")
+        notes.append(f"{len(read.ocr)} note(s) were read by OCR, which makes mistakes; check "
+                     f"them: {listed}")
+    return notes
+
+
 def _count_by(strata: Sequence[str], examples: Sequence[Example]) -> dict[str, int]:
     found = Counter(e.record.stratum for e in examples)
     return {key: found.get(key, 0) for key in strata}
@@ -216,10 +231,12 @@ def run_data(task: Task, input_path: str | Path, out: str | Path, *,
              valid: float = 0.15, test: float = 0.15, seed: int = 0,
              sizes: Sequence[int] = DEFAULT_SIZES, model_dir: ModelDir | Path | None = None,
              max_seq_length: int | None = None, labels_csv: str | Path | None = None,
-             encoding: str | None = None, force: bool = False) -> Prepared:
+             encoding: str | None = None, sheet: str | None = None, ocr: bool = False,
+             force: bool = False) -> Prepared:
     """The whole `mlxmed data` step: read the notes, validate, split, write ``out``. Nothing
     is written on error. ``model_dir`` counts tokens with that model's tokenizer and chat
-    template (estimated without one). The written folder is ``Prepared.folder``."""
+    template (estimated without one). ``sheet`` picks the sheet of an Excel input; ``ocr``
+    reads scanned PDFs of a notes folder by OCR. The written folder is ``Prepared.folder``."""
     _check_fractions(valid, test)
     out = Path(out)
     # before the slow part: never write over the inputs, or a folder mlxmed did not write
@@ -229,7 +246,8 @@ def run_data(task: Task, input_path: str | Path, out: str | Path, *,
         raise MlxmedError(f"--max-seq-length {max_seq_length}: give at least 32 tokens")
     counter = TokenCounter(model_dir)
     read = read_notes(input_path, task.required_columns(), labels_csv=labels_csv,
-                      encoding=encoding, text_field=task.text_field, id_field=task.id_field)
+                      encoding=encoding, text_field=task.text_field, id_field=task.id_field,
+                      sheet=sheet, ocr=ocr_languages(task.language) if ocr else None)
     prepared = prepare(task, read, valid=valid, test=test, seed=seed, sizes=sizes,
                        counter=counter, max_seq_length=max_seq_length)
     prepared.folder = PreparedData.write(output_files(prepared), out, force=force)

@@ -15,12 +15,12 @@ WORST_ERRORS = 20
 
 
 def evaluate(task: Task, pred_path: str | Path, gold_path: str | Path,
-             encoding: str | None = None) -> dict:
+             encoding: str | None = None, sheet: str | None = None) -> dict:
     """Compare predictions with gold answers; every gold note counts (missing = wrong)."""
     pred_path = Path(pred_path)
     if not pred_path.is_file():
         raise MlxmedError(f"{pred_path}: no such prediction file; run `mlxmed extract` first")
-    gold_read = read_notes(gold_path, task.required_columns(), encoding=encoding,
+    gold_read = read_notes(gold_path, task.required_columns(), encoding=encoding, sheet=sheet,
                            text_field=task.text_field, id_field=task.id_field)
     gold_records = validate_records(task, gold_read)
     predictions: dict[str, dict] = {}

@@ -26,7 +26,9 @@ from mlxmed.atomic import atomic_path
 from mlxmed.errors import MlxmedError
 from mlxmed.export.gguf_writer import fuse_adapter, write_gguf
 from mlxmed.export.lora import write_lora_gguf
+from mlxmed.export.ollama import chat_pieces, ollama_name, write_modelfile
 from mlxmed.inference.llama_runtime import quantize_gguf
+from mlxmed.models.chat_template import load_chat_template
 
 QUANTS = ("F16", "Q8_0", "Q5_K_M", "Q4_K_M")
 
@@ -43,6 +45,8 @@ class ExportResult:
     # disagree (low means the disagreements are coin flips of an unsure model)
     disagreement_confidence: float | None = None
     notes: list[str] = field(default_factory=list)
+    modelfile: Path | None = None  # the Ollama Modelfile written next to the GGUF
+    ollama_name: str | None = None
 
 
 def provenance(run: Run) -> dict[str, str]:
@@ -90,17 +94,23 @@ def check_target(target: Path, run: Run, model_dir: ModelDir) -> None:
 
 def export_run(run: Run, quant: str = "Q8_0", out: str | Path | None = None,
                adapter_only: bool = False, verify: bool = True, min_agreement: float = 0.9,
-               verify_limit: int = 50,
+               verify_limit: int = 50, ollama: bool = False,
                on_event: Callable[[dict], None] | None = None) -> ExportResult:
-    """Export the best adapter of ``run``; see the module docstring."""
+    """Export the best adapter of ``run``; see the module docstring. ``ollama`` also writes
+    an Ollama ``Modelfile`` next to the GGUF (:mod:`mlxmed.export.ollama`)."""
     from mlxmed.export.verify import verify_export
 
     on_event = on_event or (lambda event: None)
     if quant not in QUANTS:
         raise MlxmedError(f"--quant {quant}: choose one of {', '.join(QUANTS)}")
+    if ollama and adapter_only:
+        raise MlxmedError("--ollama writes a Modelfile for a whole model; leave out "
+                          "--adapter-only")
     check_task_unchanged(run)
     task = run.task()
     model_dir = run.model_dir()
+    if ollama:  # refuse an untranslatable template before the slow part
+        chat_pieces(*load_chat_template(model_dir.path))
     adapter = run.best_adapter
     if not (adapter / "adapters.safetensors").is_file():
         raise MlxmedError(f"{adapter}: no trained adapter; train first (or resume the run)")
@@ -138,6 +148,10 @@ def export_run(run: Run, quant: str = "Q8_0", out: str | Path | None = None,
         except BaseException:
             target.unlink(missing_ok=True)  # never leave a file that failed verification
             raise
+    if ollama:
+        on_event({"type": "stage", "stage": "writing the Ollama Modelfile"})
+        result.modelfile = write_modelfile(target, task, task.max_seq_length + 256)
+        result.ollama_name = ollama_name(task)
     return result
 
 

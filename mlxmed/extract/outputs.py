@@ -1,5 +1,6 @@
 """Extraction output files (CSV or JSONL, one row per note): rows appended and synced one by
-one, the ids already written (for resuming), and the rows read back."""
+one, the ids already written (for resuming), and the rows read back (an Excel workbook's too:
+it is built from a JSONL journal, see :mod:`mlxmed.extract.workbook`)."""
 
 from __future__ import annotations
 
@@ -128,8 +129,13 @@ def done_ids(path: Path) -> set[str]:
 
 
 def iter_rows(path: Path) -> Iterator[dict]:
-    """Rows of an extraction output (CSV or JSONL) as dicts."""
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
+    """Rows of an extraction output (CSV, JSONL or an Excel workbook) as dicts."""
+    path = Path(path)
+    if path.suffix.lower() == ".xlsx":
+        from mlxmed.extract.workbook import workbook_rows
+
+        yield from workbook_rows(path)
+    elif path.suffix.lower() in (".jsonl", ".ndjson"):
         with path.open(encoding="utf-8") as handle:
             for line in handle:
                 if line.strip():

@@ -1,12 +1,15 @@
-"""Readers for labelled notes: CSV/TSV, JSONL, or a folder of ``.txt`` files plus a labels CSV.
+"""Readers for labelled notes: CSV/TSV, JSONL, an Excel sheet, or a folder of note files
+(.txt, .pdf, .docx, .rtf, .html; see :mod:`mlxmed.inputs.documents`) plus a labels CSV.
 
 Every reader returns the records with a human-readable location ("notes.csv row 3 (line 5)")
-and a list of problems found while reading (ragged rows, bad JSON, bytes that are not UTF-8).
-Problems that make the rest of the file unreadable (a missing column, broken quoting) raise
-:class:`MlxmedError` at once.
+and a list of problems found while reading (ragged rows, bad JSON, bytes that are not UTF-8,
+unreadable documents). Problems that make the rest of the file unreadable (a missing column,
+broken quoting) raise :class:`MlxmedError` at once.
 
 Row numbers: CSV rows count the records after the header (1 = first data row, the physical
-line is added when it differs); JSONL rows are line numbers; ``.txt`` notes are named by file.
+line is added when it differs); JSONL rows are line numbers; an Excel sheet's rows are the
+sheet's own row numbers (with the cell: "notes.xlsx sheet 'Notes' row 17 (cell B17)"); notes
+in a folder are named by file.
 """
 
 from __future__ import annotations
@@ -15,51 +18,52 @@ import csv
 import hashlib
 import io
 import json
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from mlxmed.errors import MlxmedError
+from mlxmed.inputs.documents import (
+    DocumentError,
+    NoText,
+    document_format,
+    read_document,
+    unsupported_reason,
+)
+from mlxmed.inputs.encoding import decode, not_utf8
+from mlxmed.inputs.raw import LeftOut, RawRecord, ReadResult
 
-_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+__all__ = ["LeftOut", "RawRecord", "ReadResult", "decode", "find_labels_csv", "not_utf8",
+           "read_csv", "read_folder", "read_jsonl", "read_notes", "sniff_delimiter"]
+
 _DELIMITERS = (",", ";", "\t")
-
-
-@dataclass
-class RawRecord:
-    """One input record before validation."""
-
-    row: int
-    where: str
-    data: dict[str, Any]
-    id: str | None = None  # set when the id comes from outside the data (file stem)
-
-
-@dataclass
-class ReadResult:
-    """What a reader found in one input."""
-
-    records: list[RawRecord]
-    source: Path
-    sha256: str
-    format: str
-    problems: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)  # files of a folder that are not notes
+INPUT_KINDS = ("give a CSV, TSV, JSONL or Excel (.xlsx) file, or a folder of notes (.txt, "
+               ".pdf, .docx, .rtf, .html)")
 
 
 def read_notes(path: str | Path, required: Sequence[str], *, labels_csv: str | Path | None = None,
                encoding: str | None = None, text_field: str = "text",
-               id_field: str | None = None) -> ReadResult:
-    """Read an input file or folder; ``required`` lists the columns/keys every record needs."""
+               id_field: str | None = None, sheet: str | None = None,
+               ocr: str | None = None) -> ReadResult:
+    """Read an input file or folder; ``required`` lists the columns/keys every record needs.
+
+    ``sheet`` chooses the worksheet of an Excel file (default: the first); ``ocr`` (tesseract
+    languages, e.g. ``"deu+eng"``) reads scanned PDFs of a folder by OCR."""
     path = Path(path)
     if not path.exists():
-        raise MlxmedError(f"{path}: input not found; give a CSV, TSV or JSONL file, or a folder "
-                          "of .txt notes")
+        raise MlxmedError(f"{path}: input not found; {INPUT_KINDS}")
+    if sheet is not None and (path.is_dir() or path.suffix.lower() not in (".xlsx", ".xlsm")):
+        raise MlxmedError(f"--sheet {sheet}: only an Excel (.xlsx) input has sheets; leave "
+                          "--sheet out")
+    if ocr is not None:
+        if not path.is_dir():
+            raise MlxmedError("--ocr reads scanned PDFs in a folder of notes; leave it out for "
+                              f"{path.name}")
+        from mlxmed.inputs.ocr import check_ocr
+
+        check_ocr(ocr)
     if path.is_dir():
         return read_folder(path, required, labels_csv=labels_csv, encoding=encoding,
-                           text_field=text_field, id_field=id_field)
+                           text_field=text_field, id_field=id_field, ocr=ocr)
     if not path.is_file():
         raise MlxmedError(f"{path}: not a regular file (a pipe, socket or device); save the "
                           "notes to a file and give its path")
@@ -69,42 +73,12 @@ def read_notes(path: str | Path, required: Sequence[str], *, labels_csv: str | P
     if suffix in (".csv", ".tsv", ".tab"):
         return read_csv(path, required, encoding=encoding,
                         delimiter="\t" if suffix in (".tsv", ".tab") else None)
-    raise MlxmedError(f"{path}: unsupported file type {suffix!r}; use .csv, .tsv or .jsonl, or "
-                      "a folder of .txt notes")
+    if suffix in (".xlsx", ".xlsm"):
+        from mlxmed.inputs.spreadsheet import read_xlsx
 
-
-def decode(data: bytes, path: Path, encoding: str | None) -> str:
-    """Bytes to text. Without ``encoding`` UTF-8 is assumed and undecodable bytes are kept
-    as surrogates so the record holding them can be reported (see :func:`not_utf8`)."""
-    if encoding is None:
-        text = data.decode("utf-8", errors="surrogateescape")
-    else:
-        try:
-            text = data.decode(encoding)
-        except LookupError as exc:
-            raise MlxmedError(f"--encoding {encoding}: unknown encoding; use e.g. utf-8, cp1252 "
-                              "or latin-1") from exc
-        except UnicodeDecodeError as exc:
-            line = data[:exc.start].count(b"\n") + 1
-            raise MlxmedError(f"{path} line {line}: byte 0x{data[exc.start]:02X} is not valid "
-                              f"{encoding}; try another --encoding (e.g. cp1252, latin-1)") from exc
-    text = text.removeprefix("\ufeff")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def not_utf8(value: Any) -> str | None:
-    """The first undecodable byte in a decoded value as ``0xNN``, or None."""
-    if isinstance(value, str):
-        match = _NOT_UTF8.search(value)
-        return f"0x{ord(match.group()) - 0xDC00:02X}" if match else None
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, list):
-        for item in value:
-            found = not_utf8(item)
-            if found:
-                return found
-    return None
+        return read_xlsx(path, required, sheet=sheet)
+    hint = "; save it as .xlsx" if suffix in (".xls", ".ods") else ""
+    raise MlxmedError(f"{path}: unsupported file type {suffix!r}{hint}; {INPUT_KINDS}")
 
 
 def _encoding_problem(where: str, key: str, byte: str) -> str:
@@ -225,67 +199,52 @@ def find_labels_csv(folder: Path, labels_csv: str | Path | None,
                       "with columns id and the label")
 
 
-def note_text(raw: bytes, note_path: Path, encoding: str | None,
-              problems: list[str]) -> str | None:
-    """The text of one ``.txt`` note (its bytes ``raw``), or None with the reason added to
-    ``problems``."""
-    if b"\0" in raw:
-        problems.append(f"{note_path}: looks like a binary file (it contains NUL bytes), not a "
-                        "text note; convert it to plain text or move it out of the folder")
-        return None
-    text = decode(raw, note_path, encoding)
-    byte = not_utf8(text)
-    if byte:
-        line = text[:_NOT_UTF8.search(text).start()].count("\n") + 1
-        problems.append(f"{note_path} line {line}: byte {byte} is not UTF-8; save it as UTF-8 "
-                        "or rerun with --encoding cp1252 (or latin-1)")
-        return None
-    return text
-
-
 def read_folder(folder: Path, required: Sequence[str], *, labels_csv: str | Path | None = None,
                 encoding: str | None = None, text_field: str = "text",
-                id_field: str | None = None) -> ReadResult:
-    """Notes from ``folder/*.txt`` (id = file stem), labels from a CSV with an id column.
+                id_field: str | None = None, ocr: str | None = None) -> ReadResult:
+    """Notes from the files of ``folder`` (id = file stem), labels from a CSV with an id column.
 
-    Without labels to read (extraction), every ``.txt`` file is a note and no CSV is needed.
-    Files with other extensions are not notes and are left alone.
+    Without labels to read (extraction), every note file is a note and no CSV is needed. Files
+    mlxmed does not read as notes, and scanned PDFs (unless ``ocr``), are left out and listed.
     """
     id_column = id_field or "id"
     needed = [c for c in required if c not in (text_field, id_column)]
-    labels_path = find_labels_csv(folder, labels_csv, optional=not needed)
-    candidates = sorted(folder.glob("*.txt"))
-    files = {p.stem: p for p in candidates if p.is_file()}
-    # a FIFO, socket or device named *.txt would block or never end: listed, never read
-    special = [f"{p.name} (not a regular file)" for p in candidates if not p.is_file()]
+    # notes to extract from need no labels: a labels.csv near the folder is not read then
+    labels_path = (find_labels_csv(folder, labels_csv, optional=not needed)
+                   if needed or labels_csv is not None else None)
+    result = ReadResult([], folder, "", "folder")
+    files = note_files(folder, labels_path, result)
     if not files:
-        raise MlxmedError(f"{folder}: no .txt notes found; put one note per .txt file there")
-    others = special + sorted(p.name for p in folder.iterdir() if p.is_file()
-                              and p.suffix != ".txt" and p != labels_path
-                              and not p.name.startswith("."))
+        left = f" ({len(result.left_out)} other file(s) left out)" if result.left_out else ""
+        raise MlxmedError(f"{folder}: no notes found{left}; put one note per file there "
+                          "(.txt, .pdf, .docx, .rtf, .html)")
+    digest = hashlib.sha256()
     if labels_path is None:
-        result = _unlabelled_folder(folder, files, encoding, text_field, id_column)
-        result.skipped = others
+        for row, (stem, note_path) in enumerate(files.items(), start=1):
+            text = _read_note(note_path, encoding, ocr, result, digest)
+            if text is not None:
+                result.records.append(RawRecord(row, note_path.name,
+                                                {id_column: stem, text_field: text}, id=stem))
+        result.sha256 = digest.hexdigest()
         return result
     labels = read_csv(labels_path, [id_column, *needed], encoding=encoding)
-    digest = hashlib.sha256(labels_path.read_bytes())
-    result = ReadResult([], folder, "", "txt-folder", list(labels.problems), others)
+    digest.update(labels_path.read_bytes())
+    result.problems[:0] = labels.problems
     labelled = set()
     for record in labels.records:
         note_id = str(record.data.get(id_column, "")).strip()
         if not note_id:
             result.problems.append(f"{record.where}, field '{id_column}': empty id; give the "
-                                   "file name of the note without .txt")
+                                   "file name of the note without its extension")
             continue
         note_path = files.get(note_id)
         if note_path is None:
             result.problems.append(f"{record.where}, field '{id_column}': no file {note_id}.txt "
-                                   f"in {folder}; add the note or remove the row")
+                                   f"(or .pdf, .docx, .rtf, .html) in {folder}; add the note or "
+                                   "remove the row")
             continue
         labelled.add(note_id)
-        raw = note_path.read_bytes()
-        digest.update(note_path.name.encode("utf-8") + b"\0" + raw)
-        text = note_text(raw, note_path, encoding, result.problems)
+        text = _read_note(note_path, encoding, ocr, result, digest)
         if text is None:
             continue
         data = dict(record.data)
@@ -293,23 +252,73 @@ def read_folder(folder: Path, required: Sequence[str], *, labels_csv: str | Path
         result.records.append(RawRecord(record.row, f"{record.where} ({note_path.name})", data,
                                         id=note_id))
     for stem, note_path in files.items():
-        if stem not in labelled:
+        if stem in labelled:
+            continue
+        reason = None if ocr else _no_text_reason(note_path)
+        if reason:  # a scan nobody could label: left out, not a problem
+            result.left_out.append(LeftOut(note_path.name, reason))
+        else:
             result.problems.append(f"{note_path}: no row with id '{stem}' in {labels_path.name}; "
                                    "label the note or move the file out of the folder")
+    result.left_out.sort(key=lambda item: item.file)
     result.sha256 = digest.hexdigest()
     return result
 
 
-def _unlabelled_folder(folder: Path, files: dict[str, Path], encoding: str | None,
-                       text_field: str, id_column: str) -> ReadResult:
-    digest = hashlib.sha256()
-    result = ReadResult([], folder, "", "txt-folder")
-    for row, (stem, note_path) in enumerate(files.items(), start=1):
-        raw = note_path.read_bytes()
-        digest.update(note_path.name.encode("utf-8") + b"\0" + raw)
-        text = note_text(raw, note_path, encoding, result.problems)
-        if text is not None:
-            result.records.append(RawRecord(row, str(note_path.name),
-                                            {id_column: stem, text_field: text}, id=stem))
-    result.sha256 = digest.hexdigest()
-    return result
+def note_files(folder: Path, labels_path: Path | None, result: ReadResult) -> dict[str, Path]:
+    """The note files of ``folder`` by id; other files are added to ``result.left_out``, two
+    files with one id to ``result.problems``. Hidden files and sub-folders are ignored."""
+    files: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path == labels_path or path.is_dir():
+            continue
+        if not path.is_file():  # a FIFO, socket or device would block or never end
+            result.left_out.append(LeftOut(path.name, "not a regular file (a pipe, socket or "
+                                                      "device); never read"))
+            continue
+        if path.name.startswith("~$"):
+            result.left_out.append(LeftOut(path.name, "an Office lock file (kept while the "
+                                                      "document is open), not a note"))
+        elif document_format(path) is None:
+            result.left_out.append(LeftOut(path.name, unsupported_reason(path)))
+        elif path.stem in files:
+            result.problems.append(f"{files[path.stem]} and {path.name}: two notes with the id "
+                                   f"'{path.stem}'; keep one of them in the folder")
+        else:
+            files[path.stem] = path
+    return files
+
+
+def _no_text_reason(path: Path) -> str | None:
+    """Why a PDF has no note to read (a scan without a text layer), or None."""
+    if document_format(path) != "pdf":
+        return None
+    try:
+        read_document(path)
+    except NoText as exc:
+        return exc.reason
+    except DocumentError:
+        return None
+    return None
+
+
+def _read_note(path: Path, encoding: str | None, ocr: str | None, result: ReadResult,
+               digest) -> str | None:
+    """The text of one note file, or None with the reason in ``result`` (a problem, or a file
+    left out); the file's bytes go into ``digest``."""
+    digest.update(path.name.encode("utf-8") + b"\0")
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    try:
+        document = read_document(path, encoding=encoding, ocr=ocr)
+    except DocumentError as exc:
+        result.problems.append(str(exc))
+        return None
+    except NoText as exc:
+        result.left_out.append(LeftOut(path.name, exc.reason))
+        return None
+    result.formats[document.format] = result.formats.get(document.format, 0) + 1
+    if document.ocr:
+        result.ocr.append(path.name)
+    return document.text

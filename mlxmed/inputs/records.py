@@ -3,15 +3,18 @@ all problems reported together (one line each, naming the file, row and field)."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mlxmed.errors import MlxmedError
-from mlxmed.inputs.readers import ReadResult, not_utf8
+from mlxmed.inputs.encoding import not_utf8
+from mlxmed.inputs.raw import RawRecord, ReadResult
 from mlxmed.tasks import Task
 
 MAX_SHOWN_PROBLEMS = 20
+_NAMED_FIELD = re.compile(r"field '([^']+)'")
 
 
 class DataError(MlxmedError):
@@ -31,6 +34,12 @@ def format_problems(source: str, problems: Sequence[str], limit: int = MAX_SHOWN
     if len(problems) > limit:
         lines.append(f"  … and {len(problems) - limit} more")
     return "\n".join(lines)
+
+
+def _gold_location(raw: RawRecord, message: str) -> str:
+    """Where a gold-answer problem is: the cell of the field the task's message names."""
+    named = _NAMED_FIELD.match(message)
+    return raw.at(named.group(1)) if named else raw.where
 
 
 @dataclass(frozen=True)
@@ -54,14 +63,15 @@ def validate_records(task: Task, read: ReadResult, with_gold: bool = True) -> li
     for raw in read.records:
         row_problems = []
         text = raw.data.get(task.text_field)
+        at_text = raw.at(task.text_field)
         if text is None:
-            row_problems.append(f"{raw.where}, field '{task.text_field}': missing note text; "
+            row_problems.append(f"{at_text}, field '{task.text_field}': missing note text; "
                                 "add it or remove the row")
         elif not isinstance(text, str):
-            row_problems.append(f"{raw.where}, field '{task.text_field}': the note must be "
+            row_problems.append(f"{at_text}, field '{task.text_field}': the note must be "
                                 f"text, got {type(text).__name__}")
         elif not text.strip():
-            row_problems.append(f"{raw.where}, field '{task.text_field}': empty note text; "
+            row_problems.append(f"{at_text}, field '{task.text_field}': empty note text; "
                                 "fill it in or remove the row")
         if raw.id is not None:
             note_id = raw.id
@@ -69,13 +79,13 @@ def validate_records(task: Task, read: ReadResult, with_gold: bool = True) -> li
             value = raw.data.get(task.id_field)
             note_id = "" if value is None else str(value).strip()
             if not note_id:
-                row_problems.append(f"{raw.where}, field '{task.id_field}': missing id; give "
-                                    "every note a unique id")
+                row_problems.append(f"{raw.at(task.id_field)}, field '{task.id_field}': "
+                                    "missing id; give every note a unique id")
         else:
             note_id = str(raw.row)
         if note_id and note_id in seen:
             id_name = task.id_field or "id"
-            row_problems.append(f"{raw.where}, field '{id_name}': duplicate id {note_id!r} "
+            row_problems.append(f"{raw.at(id_name)}, field '{id_name}': duplicate id {note_id!r} "
                                 f"(first seen at {seen[note_id]}); make ids unique")
         elif note_id:
             seen[note_id] = raw.where
@@ -84,7 +94,7 @@ def validate_records(task: Task, read: ReadResult, with_gold: bool = True) -> li
             try:
                 gold = task.gold_of(raw.data)
             except MlxmedError as exc:
-                row_problems.append(f"{raw.where}, {exc}")
+                row_problems.append(f"{_gold_location(raw, str(exc))}, {exc}")
         if row_problems:
             problems += row_problems
             continue

@@ -91,9 +91,10 @@ def test_logits_match_llama_cpp_on_the_same_weights_in_f32(bundled_mlx, bundled_
 
 
 def test_generates_a_sensible_clinical_answer(bundled_mlx):
+    from mlxmed.artifacts import ModelDir
     from mlxmed.demo import CLINICAL_QUESTION, ask
 
-    answer = ask(bundled_mlx, CLINICAL_QUESTION, max_tokens=60)
+    answer = ask(ModelDir.open(bundled_mlx), CLINICAL_QUESTION, max_tokens=60)
     print("answer:", answer)
     words = {"breath", "fatigue", "swelling", "chest", "heart", "cough", "dyspnea", "edema"}
     assert any(word in answer.lower() for word in words), answer

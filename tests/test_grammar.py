@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from mlxmed.tasks import Task, format_json, task_from_dict
 from mlxmed.tasks.grammar import MAX_DIGITS, classification_grammar, gbnf_literal, integer_range
+from mlxmed.tasks.pattern import AnswerPattern
 
 SETTINGS = settings(max_examples=60, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -213,6 +214,10 @@ def test_valid_instances_are_accepted_and_round_trip(case: tuple[Task, dict]) ->
     answer = task.answer_for(instance)
     assert "\n" not in answer
     assert Grammar(task.grammar()).matches(answer), (task.grammar(), answer)
+    pattern = AnswerPattern(task.fields)  # the decoder's regex: the same language
+    encoded = answer.encode("utf-8")
+    assert pattern.complete(encoded)
+    assert all(pattern.viable(encoded[:cut]) for cut in range(len(encoded)))
     parsed = task.parse_answer(answer)
     assert parsed.ok, parsed.error
     assert parsed.value == instance
@@ -229,6 +234,7 @@ def test_other_formatting_is_rejected_by_the_grammar(case: tuple[Task, dict]) ->
                     " " + task.answer_for(instance), task.answer_for(instance) + "\n",
                     json.dumps(instance, ensure_ascii=False, indent=1)):
         assert not grammar.matches(variant)
+        assert not AnswerPattern(task.fields).complete(variant.encode("utf-8"))
         assert task.parse_answer(variant).value == instance  # the parser stays tolerant
 
 
@@ -251,6 +257,7 @@ def test_invalid_instances_are_rejected(case: tuple[Task, dict], data: Any) -> N
         broken[name] = bad
     text = format_json(broken)
     assert not grammar.matches(text), (task.grammar(), text)
+    assert not AnswerPattern(task.fields).complete(text.encode("utf-8")), text
     assert not task.parse_answer(text).ok
 
 

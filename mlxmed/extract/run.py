@@ -167,8 +167,7 @@ def _extract_one(task: Task, predictor, record, budget: int, include_text: bool)
         else:
             row.update(task.answer_cells(prediction.value), status="ok",
                        _value=prediction.value)
-        row["confidence"] = (round(prediction.confidence, 4)
-                             if prediction.confidence is not None else None)
+        row.update(task.confidence_cells(prediction))
     except MlxmedError as exc:
         row.update(status="error", error=str(exc))
     row["ms"] = round((time.perf_counter() - started) * 1000)

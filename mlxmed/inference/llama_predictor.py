@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mlxmed.errors import MlxmedError
 from mlxmed.inference.labels import Branches, branch_points, common_prefix, fill_branch_logprobs
 from mlxmed.inference.llama_runtime import open_gguf
 from mlxmed.inference.predictor import Predictor
@@ -81,7 +82,9 @@ class LlamaPredictor(Predictor):
             llm.n_tokens = base
         return rows
 
-    def generate(self, messages: Messages, grammar: str) -> str:
+    def grammar_generate(self, messages: Messages, grammar: str) -> str:
+        """Plain token-by-token greedy decoding under a GBNF grammar with llama.cpp's own
+        sampler (what :meth:`schema_answer` must equal; used to check it)."""
         from llama_cpp import LlamaGrammar
 
         if self._grammar is None:
@@ -90,3 +93,68 @@ class LlamaPredictor(Predictor):
         result = self.llm.create_completion(prompt, max_tokens=self.max_tokens, temperature=0.0,
                                             grammar=self._grammar)
         return result["choices"][0]["text"]
+
+    def token_pieces(self) -> list[bytes | None]:
+        import ctypes
+
+        import llama_cpp
+
+        vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
+        buffer = ctypes.create_string_buffer(256)
+        pieces: list[bytes | None] = []
+        for token in range(self.llm.n_vocab()):
+            size = llama_cpp.llama_token_to_piece(vocab, token, buffer, len(buffer), 0, False)
+            pieces.append(buffer.raw[:size] if size > 0 else None)
+        return pieces
+
+    def engine(self) -> LlamaEngine:
+        return LlamaEngine(self)
+
+
+class LlamaEngine:
+    """llama.cpp as a decoding engine: the prompt prefilled (keeping what the cache already
+    holds of it), then tokens decoded in batches with logits at every position."""
+
+    def __init__(self, predictor: LlamaPredictor) -> None:
+        self.llm = predictor.llm
+        self.predictor = predictor
+
+    def start(self, prompt: list[int]) -> np.ndarray:
+        self.predictor._prefill(prompt)
+        return last_logits(self.llm)
+
+    def feed(self, tokens: list[int]) -> np.ndarray:
+        import llama_cpp
+
+        llm, count = self.llm, len(tokens)
+        self._forget_after(llm.n_tokens)
+        batch = llama_cpp.llama_batch_init(count, 0, 1)
+        try:
+            batch.n_tokens = count
+            for index, token in enumerate(tokens):
+                batch.token[index] = token
+                batch.pos[index] = llm.n_tokens + index
+                batch.seq_id[index][0] = 0
+                batch.n_seq_id[index] = 1
+                batch.logits[index] = True
+            if llama_cpp.llama_decode(llm.ctx, batch) != 0:
+                raise MlxmedError("llama.cpp could not decode the answer (the context is "
+                                  "full?); raise --ctx")
+            rows = np.stack([np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, i),
+                                                   shape=(llm.n_vocab(),)).copy()
+                             for i in range(count)])
+        finally:
+            llama_cpp.llama_batch_free(batch)
+        llm.input_ids[llm.n_tokens: llm.n_tokens + count] = tokens
+        llm.n_tokens += count
+        return rows
+
+    def rewind(self, count: int) -> None:
+        self.llm.n_tokens -= count
+        self._forget_after(self.llm.n_tokens)
+
+    def _forget_after(self, position: int) -> None:
+        import llama_cpp
+
+        memory = llama_cpp.llama_get_memory(self.llm.ctx)
+        llama_cpp.llama_memory_seq_rm(memory, 0, position, -1)

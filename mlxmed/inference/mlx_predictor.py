@@ -12,6 +12,7 @@ import numpy as np
 
 from mlxmed.inference.labels import Branches, branch_batch, common_prefix, fill_branch_logprobs
 from mlxmed.inference.predictor import Predictor, predict_all
+from mlxmed.inference.vocab import token_bytes_from_tokenizer_json
 from mlxmed.models.chat_tokenizer import ChatTokenizer, Messages
 
 if TYPE_CHECKING:
@@ -152,22 +153,38 @@ class MlxPredictor(Predictor):
             return trunk_score_labels(self.trunk, prompt, label_ids, shared, self._top_prefix)
         return score_labels(self.model, prompt, label_ids, self.prefix, shared)
 
-    def generate(self, messages: Messages, grammar: str) -> str:
-        """Greedy decoding (MLX has no grammar sampler: the grammar is not applied here)."""
+    def token_pieces(self) -> list[bytes | None]:
+        import json
+
+        data = json.loads((self.chat.model_dir / "tokenizer.json").read_text(encoding="utf-8"))
+        return token_bytes_from_tokenizer_json(data)
+
+    def engine(self) -> MlxEngine:
+        return MlxEngine(self)
+
+
+class MlxEngine:
+    """The MLX model as a decoding engine: the prompt prefilled (its shared start from the
+    predictor's prefix cache), then tokens fed in batches with logits at every position."""
+
+    def __init__(self, predictor: MlxPredictor) -> None:
+        self.predictor, self.cache = predictor, None
+
+    def start(self, prompt: list[int]) -> np.ndarray:
+        predictor = self.predictor
+        self.cache = predictor.prefix.prefill(prompt, predictor.shared_length(prompt))
+        return self.feed(prompt[-1:])[-1]
+
+    def feed(self, tokens: list[int]) -> np.ndarray:
         import mlx.core as mx
 
-        prompt = self.chat.prompt_ids(messages)
-        end = self.chat.end_of_turn_id()
-        cache = self.prefix.prefill(prompt, self.shared_length(prompt))
-        logits = project(self.model, hidden_states(self.model, mx.array([prompt[-1:]]), cache))
-        out: list[int] = []
-        for _ in range(self.max_tokens):
-            token = int(mx.argmax(logits[0, -1]).item())
-            if token == end:
-                break
-            out.append(token)
-            logits = project(self.model, hidden_states(self.model, mx.array([[token]]), cache))
-        return self.chat.tokenizer.decode(out)
+        model = self.predictor.model
+        logits = project(model, hidden_states(model, mx.array([tokens]), self.cache))[0]
+        return np.array(logits.astype(mx.float32))
+
+    def rewind(self, count: int) -> None:
+        for layer in self.cache:
+            layer.trim(count)
 
 
 def evaluate_chats(task: Task, model_dir: str | Path, chats: list[Messages], adapter_dir=None,

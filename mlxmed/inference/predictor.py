@@ -10,9 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mlxmed.errors import MlxmedError
+
 if TYPE_CHECKING:
+    from mlxmed.inference.schema_decoding import DecodedAnswer, Engine, SchemaDecoder
     from mlxmed.models.chat_tokenizer import ChatTokenizer, Messages
     from mlxmed.tasks import Task
+    from mlxmed.tasks.pattern import AnswerPattern
 
 
 @dataclass
@@ -24,6 +28,8 @@ class Prediction:
     confidence: float | None
     error: str | None = None
     probabilities: dict[str, float] | None = None  # classification: every label's share
+    # extraction: per field, the probability of the chosen value (None: no valid answer)
+    field_confidence: dict[str, float | None] | None = None
 
 
 class Predictor:
@@ -37,6 +43,7 @@ class Predictor:
     def __init__(self, task: Task) -> None:
         self.task = task
         self._label_ids: list[list[int]] | None = None
+        self._decoder: SchemaDecoder | None = None
 
     def predict(self, messages: Messages) -> Prediction:
         """The task's answer for one prompt (system + user messages)."""
@@ -57,9 +64,26 @@ class Predictor:
         """Per label, its token log-probabilities at the branch points after the prompt."""
         raise NotImplementedError
 
-    def generate(self, messages: Messages, grammar: str) -> str:
-        """The greedy answer text, under the GBNF ``grammar`` where the engine can constrain
-        decoding with one."""
+    def schema_answer(self, messages: Messages, pattern: AnswerPattern) -> DecodedAnswer:
+        """The answer constrained greedy decoding writes under ``pattern`` (see
+        :mod:`mlxmed.inference.schema_decoding`), with each field's confidence."""
+        from mlxmed.inference.schema_decoding import SchemaDecoder
+
+        if self._decoder is None or self._decoder.pattern is not pattern:
+            end = self.chat.end_of_turn_id()
+            if end is None:
+                raise MlxmedError(f"{self.chat.model_dir}: the model names no end-of-turn "
+                                  "token; it cannot answer an extraction task")
+            self._decoder = SchemaDecoder(pattern, self.token_pieces(), end, self.chat.encode)
+        return self._decoder.decode(self.engine(), self.chat.prompt_ids(messages),
+                                    self.max_tokens)
+
+    def token_pieces(self) -> list[bytes | None]:
+        """The bytes each token id writes (None for special tokens)."""
+        raise NotImplementedError
+
+    def engine(self) -> Engine:
+        """The model, as :class:`mlxmed.inference.schema_decoding.Engine`."""
         raise NotImplementedError
 
 

@@ -229,8 +229,18 @@ class Task:
         raise NotImplementedError
 
     def output_columns(self, include_text: bool) -> list[str]:
-        columns = ["id", *self.answer_columns(), "confidence", "status", "error", "ms"]
+        columns = ["id", *self.answer_columns(), "confidence", *self.confidence_columns(),
+                   "status", "error", "ms"]
         return [*columns, "text"] if include_text else columns
+
+    def confidence_columns(self) -> list[str]:
+        """Output columns for confidences beyond the overall one."""
+        return []
+
+    def confidence_cells(self, prediction: Prediction) -> dict[str, Any]:
+        """The confidence of an answer as output row cells (rounded probabilities)."""
+        return {"confidence": round(prediction.confidence, 4)
+                if prediction.confidence is not None else None}
 
     def answer_cells(self, value: Any) -> dict[str, Any]:
         """An answer as output row cells."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlxmed.errors import MlxmedError
@@ -17,6 +18,7 @@ from mlxmed.evaluate.metrics import extraction_metrics, field_counts
 from mlxmed.tasks.base import ParsedAnswer, Task
 from mlxmed.tasks.field_schema import field_form, parse_fields
 from mlxmed.tasks.grammar import extraction_grammar
+from mlxmed.tasks.pattern import AnswerPattern
 from mlxmed.tasks.values import (
     accepts_null,
     canonical,
@@ -156,12 +158,24 @@ class ExtractionTask(Task):
         return extraction_grammar(self.fields)
 
     # ----- decoding ------------------------------------------------------------------------
+    @cached_property
+    def answer_pattern(self) -> AnswerPattern:
+        """The answers of this task as a byte pattern (the grammar's language)."""
+        return AnswerPattern(self.fields)
+
     def predict(self, predictor: Predictor, messages: Messages) -> Prediction:
         from mlxmed.inference.predictor import Prediction
 
-        text = predictor.generate(messages, self.grammar())
-        parsed = self.parse_answer(text)
-        return Prediction(parsed.value if parsed.ok else None, text, None, parsed.error)
+        decoded = predictor.schema_answer(messages, self.answer_pattern)
+        parsed = self.parse_answer(decoded.text)
+        if not decoded.complete:
+            return Prediction(None, decoded.text, None,
+                              f"the answer was cut at {predictor.max_tokens} tokens")
+        fields = decoded.field_confidence
+        known = [c for c in fields.values() if c is not None]
+        return Prediction(parsed.value if parsed.ok else None, decoded.text,
+                          min(known) if known and parsed.ok else None, parsed.error,
+                          field_confidence=fields if parsed.ok else None)
 
     def answer_budget(self, chat: ChatTokenizer, max_tokens: int) -> int:
         return max_tokens
@@ -193,6 +207,19 @@ class ExtractionTask(Task):
 
     def answer_cells(self, value: Any) -> dict[str, Any]:
         return {name: value.get(name) for name in self.field_names}
+
+    def confidence_columns(self) -> list[str]:
+        return [f"{name}_confidence" for name in self.field_names]
+
+    def confidence_cells(self, prediction: Prediction) -> dict[str, Any]:
+        """The weakest field's confidence, and each field's (the probability the model gives
+        the value it chose; 1.0 where the answer's form left no choice)."""
+        fields = prediction.field_confidence or {}
+        cells = super().confidence_cells(prediction)
+        for name in self.field_names:
+            value = fields.get(name)
+            cells[f"{name}_confidence"] = round(value, 4) if value is not None else None
+        return cells
 
     def value_from_row(self, row: Mapping[str, Any]) -> Any:
         if row.get("status") != "ok":

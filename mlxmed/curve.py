@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mlxmed.accel.trunk import TrunkStore
 from mlxmed.artifacts import ModelDir, PreparedData, Run
-from mlxmed.artifacts.ownership import folder_files, refuse_input_as_output
+from mlxmed.artifacts.ownership import JOB_FILE, folder_files, refuse_input_as_output
 from mlxmed.atomic import atomic_file, write_text
 from mlxmed.errors import MlxmedError
 from mlxmed.inference.mlx_predictor import evaluate_chats
@@ -66,7 +66,7 @@ def run_point(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: Path
     return point
 
 
-CURVE_FILES = ("curve.json", "curve.csv", "curve.png")
+CURVE_FILES = ("curve.json", "curve.csv", "curve.png", JOB_FILE)
 
 
 def check_curve_folder(out_dir: Path) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mlxmed.artifacts.model_dir import ModelDir
+from mlxmed.artifacts.ownership import JOB_FILE
 from mlxmed.artifacts.prepared import SUMMARY, PreparedData
 from mlxmed.artifacts.run import RECORD, Run
 from mlxmed.errors import MlxmedError, error_line
@@ -39,7 +40,6 @@ SKIPPED_DIRS = {"__pycache__", "node_modules", "venv", "site-packages"}
 MAX_DEPTH = 5
 MAX_ENTRIES = 2000
 COUNT_LIMIT_BYTES = 64 << 20  # larger tables are listed without counting their rows
-JOB_FILE = "studio-job.json"  # what the studio's training job wrote in its output folder
 
 
 @dataclass

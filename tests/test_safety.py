@@ -273,10 +273,10 @@ def test_a_fifo_in_a_notes_folder_is_skipped_and_listed(notes, tiny_models, tmp_
     os.mkfifo(folder / "stuck.txt")
     code = ("from mlxmed.inputs.readers import read_notes\n"
             f"read = read_notes({str(folder)!r}, ['text'], text_field='text')\n"
-            "print(len(read.records), read.skipped)")
+            "print(len(read.records), [(o.file, o.reason) for o in read.left_out])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60)  # a read of the FIFO would block forever
-    assert result.stdout.startswith("3 ") and "stuck.txt (not a regular file)" in result.stdout
+    assert result.stdout.startswith("3 ") and "('stuck.txt', 'not a regular file" in result.stdout
     result = run_cli("extract", SMOKING, folder, "--model", tiny_models("llama", "Q8_0"),
                      "--out", tmp_path / "o.csv", timeout=120)
     assert result.returncode == 0, result.stderr

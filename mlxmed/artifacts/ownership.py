@@ -21,6 +21,8 @@ from pathlib import Path
 from mlxmed.errors import MlxmedError
 
 EXTRACTION_COLUMNS = ("id", "status", "error", "ms")  # every extraction output row has these
+# what mlxmed writes into an output folder before the step that fills it (the studio's job)
+JOB_FILE = "studio-job.json"
 
 
 def same_file(a: Path, b: Path) -> bool:

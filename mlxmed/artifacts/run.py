@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlxmed.artifacts.ownership import JOB_FILE
 from mlxmed.atomic import write_text
 from mlxmed.errors import MlxmedError
 
@@ -141,7 +142,8 @@ class Run:
         if cls.exists(path):
             raise MlxmedError(f"{path} already holds a run; choose another --out, or pass "
                               "--resume to continue it")
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        others = [p for p in path.iterdir() if p.name != JOB_FILE] if path.is_dir() else []
+        if path.exists() and (not path.is_dir() or others):
             raise MlxmedError(f"--out {path}: exists and is not an empty folder (nor a run); "
                               "mlxmed never writes over other files: choose another --out")
 

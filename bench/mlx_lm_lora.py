@@ -1,19 +1,40 @@
-"""Plain `mlx_lm.lora` (its own command-line entry point, unchanged), printing each training
-report as a JSON line for bench/run.py. OpenBLAS is loaded first (`import mlxmed`), as mlxmed
-does: without it MLX's CPU matmuls are far slower still.
+"""Plain `mlx_lm.lora` (its own command-line entry point, unchanged), in a process of its own
+that imports nothing of mlxmed, printing each training report as a JSON line.
+
+OpenBLAS is loaded into the process before MLX, as anyone running MLX on a Linux CPU must
+(the `mlx[cpu]` wheel's reference BLAS is ~50x slower), with one thread per physical core:
+the same two things mlxmed does, and nothing else.
 
     python bench/mlx_lm_lora.py --model M --train --data D ...   (mlx_lm.lora's arguments)
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
 import sys
+import time
 
-import mlxmed  # noqa: F401  (OpenBLAS before mlx)
+OPENBLAS = ("libopenblas.so.0", "/usr/lib/x86_64-linux-gnu/libopenblas.so.0",
+            "/usr/lib/aarch64-linux-gnu/libopenblas.so.0")
+
+
+def load_openblas() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(os.cpu_count() or 1))
+    for candidate in OPENBLAS:
+        try:
+            ctypes.CDLL(candidate, mode=ctypes.RTLD_GLOBAL)
+            return
+        except OSError:
+            continue
 
 
 def main() -> None:
+    started = time.perf_counter()
+    load_openblas()
     from mlx_lm import lora
     from mlx_lm.tuner.callbacks import TrainingCallback
 
@@ -25,6 +46,7 @@ def main() -> None:
     lora.get_reporting_callbacks = lambda *args, **kwargs: PrintReports()
     sys.argv = ["mlx_lm.lora", *sys.argv[1:]]
     lora.main()
+    print("MLX_LM_WALL " + json.dumps({"wall_seconds": time.perf_counter() - started}))
 
 
 if __name__ == "__main__":

@@ -118,10 +118,13 @@ def _score_main(task_path: str, model: str, data: str, adapter: str) -> None:
 
 
 def summary(metrics: dict, answers: Counter | None = None) -> dict:
-    out = {"macro_f1": metrics["macro_f1"], "accuracy": metrics["accuracy"],
-           "per_class_f1": {k: round(v["f1"], 3) for k, v in metrics["per_class"].items()}}
+    """The headline (macro-F1 or field-F1), accuracy or exact match, and F1 per class/field."""
+    parts = metrics.get("per_class") or metrics["per_field"]
+    out = {"metric": metrics["headline_name"], "headline": metrics["headline"],
+           "accuracy": metrics.get("accuracy", metrics.get("exact_match")),
+           "per_class_f1": {k: round(v["f1"], 3) for k, v in parts.items()}}
     if answers:
-        out["answers"] = dict(answers.most_common())
+        out["answers"] = dict(answers.most_common(8))
     return out
 
 
@@ -141,6 +144,8 @@ def baselines(task_path: Path, data: Path, train_file: Path) -> dict:
     test = [json.loads(line) for line in (data / "records" / "test.jsonl").read_text()
             .splitlines()]
     gold = [r["gold"] for r in test]
+    if task.kind == "extraction":
+        return extraction_baselines(task, train, gold)
     majority = Counter(r["gold"] for r in train).most_common(1)[0][0]
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
     features = vectorizer.fit_transform([r["text"] for r in train])
@@ -149,6 +154,17 @@ def baselines(task_path: Path, data: Path, train_file: Path) -> dict:
     predicted = classifier.predict(vectorizer.transform([r["text"] for r in test])).tolist()
     return {"majority": summary(task.metrics(gold, [majority] * len(gold))),
             "tfidf_logreg": summary(task.metrics(gold, predicted))}
+
+
+def extraction_baselines(task, train: list[dict], gold: list[dict]) -> dict:
+    """Every field null, and every field its most frequent training value (null included)."""
+    def most_frequent(name: str):
+        return Counter(json.dumps(r["gold"][name]) for r in train).most_common(1)[0][0]
+
+    frequent = {name: json.loads(most_frequent(name)) for name in task.field_names}
+    nulls = {name: [] if isinstance(frequent[name], list) else None for name in frequent}
+    return {"all_null": summary(task.metrics(gold, [nulls] * len(gold))),
+            "most_frequent": summary(task.metrics(gold, [frequent] * len(gold)))}
 
 
 def history(run_dir: Path) -> dict:
@@ -163,12 +179,14 @@ def history(run_dir: Path) -> dict:
 
 def write_table(out: Path, rows: list[dict]) -> None:
     labels = next((list(r["test"]["per_class_f1"]) for r in rows if "test" in r), [])
-    head = ["run", "steps", "test macro-F1", "accuracy", *labels, "minutes"]
+    metric = next((r["test"].get("metric", "macro_f1") for r in rows if "test" in r), "")
+    head = ["run", "steps", f"test {metric}", "accuracy / exact", *labels, "minutes"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         test = row["test"]
         lines.append("| " + " | ".join([
-            f"`{row['name']}`", str(row.get("steps", "")), f"{test['macro_f1']:.3f}",
+            f"`{row['name']}`", str(row.get("steps", "")),
+            f"{test.get('headline', test.get('macro_f1')):.3f}",
             f"{test['accuracy']:.3f}", *(f"{test['per_class_f1'][label]:.2f}"
                                          for label in labels),
             f"{row['wall_seconds'] / 60:.1f}" if row.get("wall_seconds") else ""]) + " |")

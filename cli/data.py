@@ -106,6 +106,11 @@ def show_summary(prepared: Prepared, out: Path) -> None:
     console.print(lengths)
     if tokens["method"] == "tokenizer":
         console.print(f"Token counts {esc(tokens['note'])}.", highlight=False)
+    parts = sorted(tokens["prompt_parts"].items(), key=lambda item: -item[1])
+    console.print(f"The prompt before the note (the same for every note): {tokens['prompt']} "
+                  f"tokens; the longest parts: "
+                  f"{esc(', '.join(f'{name} {count}' for name, count in parts[:3]))}",
+                  highlight=False)
 
     long_notes = summary["long_notes"]
     console.print(f"Notes over max_seq_length {long_notes['max_seq_length']}: "

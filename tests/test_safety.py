@@ -218,7 +218,8 @@ def test_training_chats_tokenize_control_text_in_notes_as_text(tiny_setup):
 
 
 # ----- 3. foreign model files are checked before llama.cpp sees them -------------------------
-def test_a_foreign_adapter_is_one_line_not_a_crash(notes, tiny_models, tiny_run, tmp_path):
+def test_a_foreign_adapter_is_one_line_not_a_crash(notes, tiny_models, tiny_run, tiny_setup,
+                                                   tmp_path):
     model = tiny_models("llama", "Q8_0")
     out = tmp_path / "out.csv"
     cases = {
@@ -234,9 +235,13 @@ def test_a_foreign_adapter_is_one_line_not_a_crash(notes, tiny_models, tiny_run,
     lora = tmp_path / "lora.gguf"
     assert run_cli("export", tiny_run, "--adapter-only", "--out", lora).returncode == 0
     other_base = tiny_models("qwen2", "F32")
-    line = one_error_line(run_cli("extract", SMOKING, notes, "--model", other_base,
+    trained_task = tiny_setup[0] / "task.yaml"  # the adapter's own task: only the base is wrong
+    line = one_error_line(run_cli("extract", trained_task, notes, "--model", other_base,
                                   "--adapter", lora, "--out", out))
     assert "an adapter for architecture 'llama'" in line and not out.exists()
+    line = one_error_line(run_cli("extract", SMOKING, notes, "--model", other_base,
+                                  "--adapter", lora, "--out", out))
+    assert "trained on another version of task 'chest_pain'" in line and not out.exists()
 
 
 def test_a_truncated_model_is_one_line_not_a_crash(notes, tiny_models, tmp_path):

@@ -31,10 +31,12 @@ def available_memory_bytes() -> int:
 
 
 def estimate_training_bytes(model, batch_size: int, seq_length: int, lora_layers: int,
-                            grad_checkpoint: bool = False) -> int:
+                            grad_checkpoint: bool = False, shared: int = 0) -> int:
     """A rough peak: the weights, plus the activations kept for the backward pass of the
-    layers that carry LoRA (per layer ~ 17 x hidden + 2.5 x heads x sequence values per token,
-    after Korthikanti et al. 2022), plus the output projection of the answer positions."""
+    layers that carry LoRA (per layer ~ 17 x hidden values per token and 2.5 x heads
+    attention scores per query and key, after Korthikanti et al. 2022), plus the output
+    projection of the answer positions. The ``shared`` prompt start of every row runs once
+    per batch, so only its keys, not its queries, count per row."""
     from mlx.utils import tree_flatten
 
     weights = sum(v.nbytes for _, v in tree_flatten(model.parameters()))
@@ -42,8 +44,10 @@ def estimate_training_bytes(model, batch_size: int, seq_length: int, lora_layers
     hidden = args.hidden_size
     heads = args.num_attention_heads
     dtype_bytes = 4 if model.model.embed_tokens.weight.dtype.size >= 4 else 2
-    tokens = batch_size * seq_length
-    per_layer = tokens * (17 * hidden + 2.5 * heads * seq_length) * dtype_bytes
+    own = max(1, seq_length - shared)  # each row's tokens after the shared start
+    tokens = batch_size * own + shared
+    scores = batch_size * own * seq_length + shared * shared
+    per_layer = (tokens * 17 * hidden + 2.5 * heads * scores) * dtype_bytes
     if grad_checkpoint:
         per_layer = tokens * hidden * dtype_bytes * 2
     activations = per_layer * min(lora_layers, len(model.layers)) + per_layer  # + one live
@@ -51,9 +55,10 @@ def estimate_training_bytes(model, batch_size: int, seq_length: int, lora_layers
 
 
 def check_memory(model, batch_size: int, seq_length: int, lora_layers: int,
-                 grad_checkpoint: bool = False) -> int:
+                 grad_checkpoint: bool = False, shared: int = 0) -> int:
     """Raise a one-line MlxmedError with advice if training will not fit; return the estimate."""
-    need = estimate_training_bytes(model, batch_size, seq_length, lora_layers, grad_checkpoint)
+    need = estimate_training_bytes(model, batch_size, seq_length, lora_layers, grad_checkpoint,
+                                   shared)
     have = available_memory_bytes()
     if need > HEADROOM * have:
         advice = [f"a smaller --batch-size (now {batch_size})" if batch_size > 1 else None,

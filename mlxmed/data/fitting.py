@@ -53,6 +53,11 @@ class TokenCounter:
         return len(self._chat.chat_ids(messages))
 
 
+def prompt_costs(task: Task, counter: TokenCounter) -> list[tuple[str, int]]:
+    """Tokens of each part of the prompt before the note (see :meth:`Task.prompt_parts`)."""
+    return [(name, counter.count(text)) for name, text in task.prompt_parts()]
+
+
 def fit_note(text: str, budget: int, count_tokens: Callable[[str], int],
              policy: str = "truncate_middle", marker: str = TRUNCATION_MARKER) -> str:
     """Shorten ``text`` so that ``count_tokens`` of it is at most ``budget``.

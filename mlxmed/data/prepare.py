@@ -20,7 +20,7 @@ from mlxmed import __version__
 from mlxmed.artifacts.model_dir import ModelDir
 from mlxmed.artifacts.ownership import refuse_input_as_output
 from mlxmed.artifacts.prepared import SPLITS, PreparedData
-from mlxmed.data.fitting import Example, TokenCounter, build_example
+from mlxmed.data.fitting import Example, TokenCounter, build_example, prompt_costs
 from mlxmed.data.splits import nested_subsets, stratified_split
 from mlxmed.errors import MlxmedError
 from mlxmed.inputs.ocr import ocr_languages
@@ -95,9 +95,11 @@ def prepare(task: Task, read: ReadResult, *, valid: float = 0.15, test: float = 
                           f"--valid/--test fractions; add notes or lower the fractions")
     bare = counter.chat_tokens(task.messages("", task.answer_for(records[0].gold)))
     if bare >= max_len:
+        longest = ", ".join(f"{name} {tokens}" for name, tokens in
+                            sorted(prompt_costs(task, counter), key=lambda p: -p[1])[:4])
         raise MlxmedError(f"{task.source}: the prompt without any note already needs {bare} of "
-                          f"max_seq_length {max_len} tokens; shorten the instruction/"
-                          "definitions or raise max_seq_length")
+                          f"max_seq_length {max_len} tokens (the longest parts: {longest}); "
+                          "shorten those parts or raise max_seq_length")
     problems: list[str] = []
     examples: dict[str, list[Example]] = {}
     for split in SPLITS:
@@ -185,6 +187,10 @@ def _summary(prepared: Prepared, read: ReadResult, counter: TokenCounter, max_le
                        "the chat template, before any truncation",
             "model": str(counter.model_dir) if counter.model_dir else None,
             "percentiles": {s: _percentiles([e.tokens for e in splits[s]]) for s in SPLITS},
+            # the prompt before the note: shared by every note (computed once per training
+            # batch, kept in llama.cpp's cache between notes)
+            "prompt": counter.chat_tokens(task.messages("")),
+            "prompt_parts": dict(prompt_costs(task, counter)),
         },
         "long_notes": {"policy": task.long_notes, "max_seq_length": max_len,
                        "affected": affected, "total": sum(affected.values())},

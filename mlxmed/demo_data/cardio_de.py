@@ -678,7 +678,7 @@ def task_yaml() -> str:
         "gold_field: gold\n"
         "fields:\n" + _field_yaml() +
         "long_notes: truncate_middle\n"
-        "max_seq_length: 1024\n"
+        "max_seq_length: 2048\n"
     )
 
 

@@ -71,6 +71,7 @@ def run_extract(task: Task, model: str | Path, input_path: str | Path,
                           "another --out")
     if resume and rows_file.exists() and rows_file.stat().st_size > 0:
         check_resumable(rows_file, task.output_columns(include_text))  # before a byte changes
+    check_trained_for(task, Path(adapter) if adapter else Path(model))
     read = read_notes(input_path, task.required_columns(with_gold=False),
                       labels_csv=labels_csv, encoding=encoding, text_field=task.text_field,
                       id_field=task.id_field, sheet=sheet,
@@ -116,6 +117,22 @@ def run_extract(task: Task, model: str | Path, input_path: str | Path,
         summary.low_confidence = counts["low_confidence"]
         rows_file.unlink()
     return summary
+
+
+def check_trained_for(task: Task, gguf: Path) -> None:
+    """Refuse a model exported from a run of another version of the task: it learnt another
+    prompt. Files without mlxmed's provenance (a base model) are not judged."""
+    from mlxmed.models.gguf_import import read_gguf_metadata
+
+    try:
+        meta = read_gguf_metadata(gguf)
+    except MlxmedError:
+        return  # not a readable GGUF: llama_runtime's own check reports it
+    trained = meta.get("mlxmed.task_spec_hash")
+    if trained and trained != task.spec_hash():
+        raise MlxmedError(f"{gguf}: exported from a run trained on another version of task "
+                          f"'{meta.get('mlxmed.task_name', '?')}' (its prompt, labels or fields "
+                          f"differ from {task.source}); use the task file it was trained with")
 
 
 def workbook_settings(task: Task, model: str | Path, adapter: str | Path | None,

@@ -109,9 +109,20 @@ class Task:
     def system_prompt(self) -> str:
         return self.system or self.phrase("system")
 
+    def answer_parts(self) -> list[tuple[str, str]]:
+        """(what it is, line) for each line that says what the answer must be."""
+        raise NotImplementedError
+
     def answer_instructions(self) -> list[str]:
         """The lines that say what the answer must be (labels, or fields)."""
-        raise NotImplementedError
+        return [line for _, line in self.answer_parts()]
+
+    def prompt_parts(self) -> list[tuple[str, str]]:
+        """(what it is, text) for every part of the prompt before the note, in order (to
+        tell a user which part makes a prompt long)."""
+        note = self._focus_phrase("focus_note", self.focus) if self.focus else self.phrase("note")
+        return [("system prompt", self.system_prompt()), ("instruction", self.instruction),
+                *self.answer_parts(), ("note heading", note)]
 
     def user_prefix(self) -> str:
         """Everything of the user message that precedes the note (identical for every note)."""

@@ -62,11 +62,12 @@ class ClassificationTask(Task):
                 "labels": [{"name": lab.name, "definition": lab.definition}
                            for lab in self.labels]}
 
-    def answer_instructions(self) -> list[str]:
-        lines = [self.phrase("labels")]
-        lines += [f"- {lab.name}: {lab.definition}" if lab.definition else f"- {lab.name}"
-                  for lab in self.labels]
-        return [*lines, self.phrase("one_of_answer") + ", ".join(self.label_names)]
+    def answer_parts(self) -> list[tuple[str, str]]:
+        parts = [("labels heading", self.phrase("labels"))]
+        parts += [(f"label {lab.name}", f"- {lab.name}: {lab.definition}" if lab.definition
+                   else f"- {lab.name}") for lab in self.labels]
+        return [*parts, ("answer hint", self.phrase("one_of_answer")
+                         + ", ".join(self.label_names))]
 
     # ----- answers and gold values ---------------------------------------------------------
     def answer_for(self, gold: Any) -> str:

@@ -68,16 +68,16 @@ class ExtractionTask(Task):
         # field order is part of the prompt and the answer: keep it through the key sort
         return {**data, "fields": [[name, schema] for name, schema in data["fields"].items()]}
 
-    def answer_instructions(self) -> list[str]:
-        lines = [self.phrase("fields")]
+    def answer_parts(self) -> list[tuple[str, str]]:
+        parts = [("fields heading", self.phrase("fields"))]
         for name, schema in self.fields.items():
             line = f"- {name} ({describe_field(schema, self.language)})"
             if schema.get("description"):
                 line += f": {schema['description']}"
-            lines.append(line)
+            parts.append((f"field {name}", line))
         if any(accepts_null(s) for s in self.fields.values()):
-            lines.append(self.phrase("null_hint"))
-        return [*lines, self.phrase("json_hint")]
+            parts.append(("null hint", self.phrase("null_hint")))
+        return [*parts, ("answer hint", self.phrase("json_hint"))]
 
     # ----- answers and gold values ---------------------------------------------------------
     def json_schema(self) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from mlxmed.artifacts.run import (
 )
 from mlxmed.errors import MlxmedError
 from mlxmed.tasks import Task, task_file
-from mlxmed.training.batches import TokenizedDataset, iterate_batches
+from mlxmed.training.batches import TokenizedDataset, iterate_batches, shared_prefix_length
 from mlxmed.training.checkpoint import load_checkpoint, save_adapter
 from mlxmed.training.loss import answer_loss
 from mlxmed.training.monitor import (
@@ -107,7 +107,8 @@ def train(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: str | Pa
     train_set = TokenizedDataset(train_chats, chat, resolved.max_seq_length)
     val_set = TokenizedDataset(val_chats, chat, resolved.max_seq_length)
     longest = max(len(ids) for ids, _ in train_set.items)
-    check_memory(model, resolved.batch_size, longest, resolved.layers, resolved.grad_checkpoint)
+    check_memory(model, resolved.batch_size, longest, resolved.layers, resolved.grad_checkpoint,
+                 shared_prefix_length(train_set.items))
 
     model.freeze()
     resolved.layers = min(resolved.layers, len(model.layers))

@@ -51,6 +51,10 @@ def export_command(run_dir: Path, quant: str, out: Path | None, adapter_only: bo
     if result.agreement is not None:
         console.print(f"Agreement with the MLX model: {result.agreement:.0%} of "
                       f"{result.compared} validation notes", highlight=False)
+    if result.field_agreement and len(result.field_agreement) > 1:
+        console.print("Per field: " + ", ".join(f"{esc(name)} {share:.0%}" for name, share
+                                                in result.field_agreement.items()),
+                      highlight=False)
     if result.disagreement_confidence is not None:
         console.print("Where they differ, the trained model's own label probability was at "
                       f"most {result.disagreement_confidence:.2f}", highlight=False)

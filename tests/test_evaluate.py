@@ -100,6 +100,74 @@ def test_extraction_numbers_match_hand_computed_values(tmp_path):
     assert m["field_recall"] == pytest.approx(0.6)
     assert m["field_f1"] == pytest.approx(0.6)
     assert m["exact_match"] == 0
+    # nulls count in per-field accuracy only: r1's rhythm (gold SR, null) and r2's lv_ef
+    # (gold null, 40) are wrong, r2's dx (both empty) is right
+    assert m["per_field"]["rhythm"]["accuracy"] == pytest.approx(0.5)
+    assert m["per_field"]["lv_ef"]["accuracy"] == pytest.approx(0.5)
+    assert m["per_field"]["dx"]["accuracy"] == pytest.approx(0.5)
+    assert m["per_field"]["lv_ef"]["stated"] == 1
+
+
+def _extraction_files(tmp_path, task_text: str, pred_rows: list[list[str]]):
+    (tmp_path / "task.yaml").write_text(task_text)
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("".join(json.dumps({"id": f"r{i}", "text": "x", "gold": g}) + "\n"
+                            for i, g in enumerate([
+                                {"lv_ef": 55, "rhythm": "SR", "dx": []},
+                                {"lv_ef": 30, "rhythm": None, "dx": ["A"]},
+                                {"lv_ef": None, "rhythm": "AF", "dx": []}])))
+    pred = _write_csv(tmp_path / "pred.csv", ["id", "lv_ef", "rhythm", "dx", "confidence",
+                                              "status", "error", "ms"], pred_rows)
+    return load_task(tmp_path / "task.yaml"), pred, gold
+
+
+def test_numeric_tolerance_counts_near_values_as_right(tmp_path):
+    rows = [["r0", "57", "SR", "[]", "", "ok", "", "1"],
+            ["r1", "33", "", '["A"]', "", "ok", "", "1"],
+            ["r2", "", "AF", "[]", "", "ok", "", "1"]]
+    task, pred, gold = _extraction_files(tmp_path, EXTRACT, rows)
+    exact = evaluate(task, pred, gold)["metrics"]["per_field"]["lv_ef"]
+    assert exact["tp"] == 0 and exact["fp"] == 2
+    tolerant = EXTRACT.replace("minimum: 5, maximum: 90}", "minimum: 5, maximum: 90, "
+                               "tolerance: 2}")
+    (tmp_path / "task.yaml").write_text(tolerant)
+    task = load_task(tmp_path / "task.yaml")
+    within = evaluate(task, pred, gold)["metrics"]["per_field"]["lv_ef"]
+    assert (within["tp"], within["fp"], within["fn"]) == (1, 1, 1)  # 57 ~ 55; 33 is 3 off
+    # scoring is not part of what the model learnt: a tolerance leaves the task's hash alone
+    assert task.spec_hash() == load_task_text(tmp_path, EXTRACT).spec_hash()
+
+
+def load_task_text(tmp_path, text: str):
+    other = tmp_path / "other"
+    other.mkdir(exist_ok=True)
+    (other / "task.yaml").write_text(text)
+    return load_task(other / "task.yaml")
+
+
+def test_tolerance_on_a_text_field_is_refused(tmp_path):
+    (tmp_path / "task.yaml").write_text(EXTRACT.replace("enum: [SR, AF, null]}",
+                                                        "enum: [SR, AF, null], tolerance: 1}"))
+    with pytest.raises(MlxmedError, match="'tolerance' only applies to integer and number"):
+        load_task(tmp_path / "task.yaml")
+
+
+def test_enum_fields_get_a_confusion_matrix(tmp_path):
+    rows = [["r0", "55", "AF", "[]", "", "ok", "", "1"],
+            ["r1", "30", "", '["A"]', "", "ok", "", "1"],
+            ["r2", "", "", "", "", "error", "no valid answer", "1"]]
+    task, pred, gold = _extraction_files(tmp_path, EXTRACT, rows)
+    report = evaluate(task, pred, gold)
+    confusion = report["field_confusion"]
+    assert set(confusion) == {"rhythm"}  # the only single-value enum field
+    labels = confusion["rhythm"]["labels"]
+    assert labels == ["SR", "AF", "null", "<invalid>"]
+    matrix = confusion["rhythm"]["matrix"]
+    assert matrix[labels.index("SR")][labels.index("AF")] == 1  # gold SR, said AF
+    assert matrix[labels.index("null")][labels.index("null")] == 1
+    assert matrix[labels.index("AF")][labels.index("<invalid>")] == 1
+    html = write_report(report, tmp_path / "report").read_text()
+    assert "Confusion matrix of rhythm" in html and "How nulls count" in html
 
 
 def test_missing_prediction_file_is_a_clear_error(classification):

@@ -3,7 +3,7 @@ precision/recall/F1 for extraction. A missing or invalid prediction counts as wr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
@@ -63,16 +63,30 @@ def field_counts(gold: Any, predicted: Any, tolerance: float = 0.0) -> tuple[int
 
 def extraction_metrics(field_names: Sequence[str], gold: Sequence[dict],
                        predicted: Sequence[dict | None],
-                       tolerance: float = 0.0) -> dict[str, Any]:
-    """Per-field and overall (micro) precision/recall/F1; an invalid answer states nothing."""
+                       tolerances: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """Per-field and overall (micro) precision/recall/F1 over stated values, and per-field
+    accuracy over notes; an invalid answer states nothing.
+
+    Null (or an empty list) means "the note does not state it" and is not a value: a null
+    where the gold is null adds nothing to precision, recall or F1 (it is not a true
+    positive), a value where the gold is null is a false positive, a null where the gold has
+    a value a false negative. ``accuracy`` is the share of notes whose field is exactly right,
+    nulls included, and ``stated`` how many gold notes state the field. A number counts as
+    right within its field's ``tolerances`` entry (absolute; exact without one)."""
+    tolerances = tolerances or {}
     per_field: dict[str, dict[str, float]] = {}
     total = [0, 0, 0]
     for name in field_names:
+        tolerance = tolerances.get(name, 0.0)
         tp = fp = fn = 0
         for g, p in zip(gold, predicted, strict=True):
             a, b, c = field_counts(g.get(name), (p or {}).get(name), tolerance)
             tp, fp, fn = tp + a, fp + b, fn + c
-        per_field[name] = _prf(tp, fp, fn)
+        agree = sum(p is not None and field_counts(g.get(name), p.get(name), tolerance)[1:]
+                    == (0, 0) for g, p in zip(gold, predicted, strict=True))
+        stated = sum(bool(_values(g.get(name))) for g in gold)
+        per_field[name] = {**_prf(tp, fp, fn), "accuracy": agree / max(1, len(gold)),
+                           "stated": stated}
         total = [total[0] + tp, total[1] + fp, total[2] + fn]
     overall = _prf(*total)
     return {
@@ -81,11 +95,32 @@ def extraction_metrics(field_names: Sequence[str], gold: Sequence[dict],
         "field_recall": overall["recall"],
         "field_f1": overall["f1"],
         "exact_match": sum(p is not None and all(
-            field_counts(g.get(k), p.get(k), tolerance)[1:] == (0, 0) for k in field_names)
+            field_counts(g.get(k), p.get(k), tolerances.get(k, 0.0))[1:] == (0, 0)
+            for k in field_names)
             for g, p in zip(gold, predicted, strict=True)) / max(1, len(gold)),
         "invalid": sum(p is None for p in predicted),
         "per_field": per_field,
     }
+
+
+def enum_confusion(field_values: Sequence[Any], gold: Sequence[Any],
+                   predicted: Sequence[Any]) -> dict[str, Any]:
+    """Confusion matrix of one enum field's values (a prediction of :data:`MISSING` stands
+    for an invalid answer): rows gold, columns predicted, over the field's values plus
+    ``null`` and ``<invalid>``."""
+    from sklearn.metrics import confusion_matrix
+
+    def name(value: Any) -> str:
+        return "null" if value is None else value if isinstance(value, str) else str(value)
+
+    labels = [name(v) for v in field_values]
+    if "null" not in labels:
+        labels.append("null")
+    labels.append(MISSING)
+    matrix = confusion_matrix([name(g) for g in gold],
+                              [name(p) for p in predicted],
+                              labels=labels)
+    return {"labels": labels, "matrix": matrix.tolist()}
 
 
 def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:

@@ -61,6 +61,15 @@ def _figure_png(draw) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+NULL_HANDLING = (
+    "How nulls count: null (or an empty list) means the note does not state the field. "
+    "Precision, recall and F1 count stated values only: a null where the gold is null is "
+    "neither right nor wrong there, a value where the gold is null is a false positive, a null "
+    "where the gold has a value a false negative. \"Exactly right\" counts every note, a null "
+    "matching a null included. Numbers must match exactly; text matches ignoring case and "
+    "spacing; list items are matched one to one, in any order.")
+
+
 def render_html(report: dict, curve: dict | None) -> str:
     """The report page: headline numbers, plots and the worst errors with their notes."""
     metrics = report["metrics"]
@@ -92,12 +101,18 @@ def render_html(report: dict, curve: dict | None) -> str:
                      f"{metrics['field_recall']:.3f}</td><td>{metrics['field_f1']:.3f}</td>"
                      f"<td>{metrics['exact_match']:.3f}</td></tr></table>")
         rows = "".join(f"<tr><td>{esc(name)}</td><td>{m['precision']:.3f}</td>"
-                       f"<td>{m['recall']:.3f}</td><td>{m['f1']:.3f}</td></tr>"
+                       f"<td>{m['recall']:.3f}</td><td>{m['f1']:.3f}</td>"
+                       f"<td>{m.get('accuracy', 0):.3f}</td><td>{m.get('stated', '')}</td></tr>"
                        for name, m in metrics["per_field"].items())
         parts.append("<h2>Per field</h2><table><tr><th>field</th><th>precision</th>"
-                     f"<th>recall</th><th>F1</th></tr>{rows}</table>")
+                     "<th>recall</th><th>F1</th><th>exactly right (nulls count)</th>"
+                     f"<th>notes stating it</th></tr>{rows}</table>")
+        parts.append(f"<p>{NULL_HANDLING}</p>")
         parts.append(_img(_figure_png(lambda ax: _draw_bars(ax, metrics["per_field"])),
                           "F1 per field"))
+        for name, matrix in report.get("field_confusion", {}).items():
+            parts.append(_img(_figure_png(lambda ax, m=matrix: _draw_matrix(ax, m)),
+                              f"confusion matrix of {name}"))
     if curve:
         parts.append(_img(_figure_png(lambda ax: _draw_curve(ax, curve)), "learning curve"))
     error_rows = "".join(
@@ -121,10 +136,14 @@ def _img(png: str, alt: str) -> str:
 
 
 def _draw_confusion(axis, report: dict) -> None:
+    _draw_matrix(axis, report["confusion_matrix"])
+
+
+def _draw_matrix(axis, confusion: dict) -> None:
     import numpy as np
 
-    labels = report["confusion_matrix"]["labels"]
-    matrix = np.array(report["confusion_matrix"]["matrix"])
+    labels = confusion["labels"]
+    matrix = np.array(confusion["matrix"])
     axis.imshow(matrix, cmap="Blues")
     axis.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=7)
     axis.set_yticks(range(len(labels)), labels, fontsize=7)

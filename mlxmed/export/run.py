@@ -44,6 +44,9 @@ class ExportResult:
     # classification: the trained model's highest label probability on a note where the two
     # disagree (low means the disagreements are coin flips of an unsure model)
     disagreement_confidence: float | None = None
+    # per answer column (each field of an extraction), the share of validation notes where
+    # both give the same value
+    field_agreement: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
     modelfile: Path | None = None  # the Ollama Modelfile written next to the GGUF
     ollama_name: str | None = None

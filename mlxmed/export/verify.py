@@ -4,6 +4,7 @@ for F16 the largest logit difference on one prompt is measured too."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -41,19 +42,24 @@ def verify_export(result: ExportResult, run: Run, task: Task, fused_model, limit
         del llm
     n_ctx = max(len(chat.prompt_ids(m)) for m in chats) + 300
     gguf_side = LlamaPredictor(task, result.path, chat, n_ctx=n_ctx)
-    same, disagreed = 0, []
+    same, disagreed, fields_same = 0, [], Counter()
     with cpu_kernels.enabled(fused_model):
         mlx_side = MlxPredictor(task, fused_model, chat)
         for index, messages in enumerate(chats):
             prompt = [m for m in messages if m["role"] != "assistant"]
-            ours = mlx_side.predict(prompt)
-            if ours.value == gguf_side.predict(prompt).value:
+            ours, theirs = mlx_side.predict(prompt), gguf_side.predict(prompt)
+            if ours.value is not None and theirs.value is not None:
+                mine, other = task.answer_cells(ours.value), task.answer_cells(theirs.value)
+                fields_same.update(name for name, cell in mine.items() if other[name] == cell)
+            if ours.value == theirs.value:
                 same += 1
             elif ours.confidence is not None:
                 disagreed.append(ours.confidence)
             on_event({"type": "verify_progress", "done": index + 1, "total": len(chats)})
     result.compared = len(chats)
     result.agreement = same / len(chats)
+    result.field_agreement = {name: fields_same[name] / len(chats)
+                              for name in task.answer_columns()}
     if disagreed and len(disagreed) == len(chats) - same:
         result.disagreement_confidence = max(disagreed)
     if result.agreement < min_agreement:

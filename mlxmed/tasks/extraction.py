@@ -14,7 +14,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlxmed.errors import MlxmedError
-from mlxmed.evaluate.metrics import extraction_metrics, field_counts
+from mlxmed.evaluate.metrics import (
+    MISSING,
+    enum_confusion,
+    extraction_metrics,
+    field_counts,
+)
 from mlxmed.tasks.base import ParsedAnswer, Task
 from mlxmed.tasks.field_schema import field_form, parse_fields
 from mlxmed.tasks.grammar import extraction_grammar
@@ -60,13 +65,21 @@ class ExtractionTask(Task):
     def field_names(self) -> list[str]:
         return list(self.fields)
 
+    @property
+    def tolerances(self) -> dict[str, float]:
+        """Each numeric field's evaluation tolerance (``tolerance`` in its schema)."""
+        return {name: float(schema["tolerance"]) for name, schema in self.fields.items()
+                if "tolerance" in schema}
+
     def kind_dict(self) -> dict[str, Any]:
         return {"gold_field": self.gold_field,
                 "fields": {k: dict(v) for k, v in self.fields.items()}}
 
     def hashable(self, data: dict[str, Any]) -> dict[str, Any]:
-        # field order is part of the prompt and the answer: keep it through the key sort
-        return {**data, "fields": [[name, schema] for name, schema in data["fields"].items()]}
+        # field order is part of the prompt and the answer: keep it through the key sort;
+        # a tolerance only changes how answers are scored, not what the model was taught
+        return {**data, "fields": [[name, {k: v for k, v in schema.items() if k != "tolerance"}]
+                                   for name, schema in data["fields"].items()]}
 
     def answer_parts(self) -> list[tuple[str, str]]:
         parts = [("fields heading", self.phrase("fields"))]
@@ -186,12 +199,25 @@ class ExtractionTask(Task):
                 "per_field"]
 
     def metrics(self, gold: Sequence[Any], predicted: Sequence[Any]) -> dict[str, Any]:
-        result = extraction_metrics(self.field_names, gold, predicted)
+        result = extraction_metrics(self.field_names, gold, predicted, self.tolerances)
         result.update(headline=result["field_f1"], headline_name="field_f1")
         return result
 
+    def comparison(self, gold: Sequence[Any], predicted: Sequence[Any]) -> dict[str, Any]:
+        """A confusion matrix for each single-value enum field."""
+        matrices = {}
+        for name, schema in self.fields.items():
+            values = schema.get("enum")
+            if values is None:
+                continue
+            matrices[name] = enum_confusion(values, [g.get(name) for g in gold],
+                                            [MISSING if p is None else p.get(name)
+                                             for p in predicted])
+        return {"field_confusion": matrices} if matrices else {}
+
     def error_weight(self, gold: Any, predicted: Any, row: Mapping[str, Any]) -> float | None:
-        wrong = sum(sum(field_counts(gold.get(n), (predicted or {}).get(n))[1:])
+        wrong = sum(sum(field_counts(gold.get(n), (predicted or {}).get(n),
+                                     self.tolerances.get(n, 0.0))[1:])
                     for n in self.field_names)
         if predicted is not None and wrong == 0:
             return None

@@ -16,7 +16,7 @@ from mlxmed.tasks.values import accepts_null, base_type, schema_problem, standar
 
 SCALAR_TYPES = ("string", "integer", "number", "boolean")
 FIELD_KEYS = ("type", "enum", "minimum", "maximum", "items", "minItems", "maxItems",
-              "uniqueItems", "unit", "description")
+              "uniqueItems", "unit", "tolerance", "description")
 ITEM_KEYS = ("type", "enum", "minimum", "maximum", "description")
 # the columns every extraction output row has besides the task's own fields
 RESERVED_COLUMNS = ("id", "confidence", "status", "error", "ms", "text")
@@ -82,6 +82,12 @@ def check_field_schema(schema: Any, item: bool = False) -> str | None:
     for key in ("unit", "description"):
         if key in schema and not isinstance(schema[key], str):
             return f"'{key}' must be text"
+    if "tolerance" in schema:
+        value = schema["tolerance"]
+        if kind not in ("integer", "number"):
+            return "'tolerance' only applies to integer and number fields"
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+            return "'tolerance' must be a number >= 0 (how far off a value may be and count)"
     if kind == "array":
         if "enum" in schema:
             return "put 'enum' under 'items' for a list field"

@@ -71,8 +71,8 @@ def schema_problem(schema: Mapping[str, Any], value: Any) -> str | None:
 
 
 def standard_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """The field schema without mlxmed's own keys (``unit``)."""
-    out = {k: v for k, v in schema.items() if k != "unit"}
+    """The field schema without mlxmed's own keys (``unit``, ``tolerance``)."""
+    out = {k: v for k, v in schema.items() if k not in ("unit", "tolerance")}
     if isinstance(out.get("items"), dict):
         out["items"] = standard_schema(out["items"])
     return out

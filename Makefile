@@ -2,7 +2,7 @@
 VENV := .venv
 STAMP := $(VENV)/.mlxmed-installed
 
-.PHONY: demo test test-fast lint bench install clean
+.PHONY: demo test test-fast measure lint bench install clean
 
 demo: $(STAMP)
 	$(VENV)/bin/mlxmed demo
@@ -13,6 +13,10 @@ test: $(STAMP)
 # Skip the slow end-to-end tests on the bundled model (CI runs everything).
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -m "not slow"
+
+# Long measurements on the bundled model (the cardiology learning check), recorded by hand.
+measure: $(STAMP)
+	$(VENV)/bin/python -m pytest -m measurement
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mlxmed cli studio tests bench

@@ -19,7 +19,9 @@ from mlxmed.inference.llama_runtime import quantize_gguf
 from mlxmed.tasks import load_task
 from mlxmed.training import TrainSettings, train
 
-pytestmark = pytest.mark.slow
+# A measurement, not a CI test: about 20 minutes on 2 cores, and on the bundled 135M model it
+# does not yet meet every bar (issue 18). Run it with `make measure`.
+pytestmark = [pytest.mark.slow, pytest.mark.measurement]
 TASK = "examples/cardio_de/task.yaml"
 NOTES = "examples/cardio_de/reports.jsonl"
 TRAIN_NOTES = 50

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from mlxmed.cli.common import console
+from mlxmed.cli.common import console, esc
 
 
 @click.command("studio")
@@ -28,8 +28,8 @@ def studio(workspace: Path, port: int, no_browser: bool) -> None:
     from mlxmed.studio.server import serve
 
     def announce(url: str) -> None:
-        console.print(f"mlxmed studio for {workspace.resolve()}", highlight=False)
-        console.print(f"Open: {url}", highlight=False, soft_wrap=True)
+        console.print(f"mlxmed studio for {esc(workspace.resolve())}", highlight=False)
+        console.print(f"Open: {esc(url)}", highlight=False, soft_wrap=True)
         console.print("Press Ctrl-C to stop.", highlight=False)
 
     serve(workspace, port=port, open_browser=not no_browser, announce=announce)

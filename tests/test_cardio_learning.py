@@ -19,8 +19,8 @@ from mlxmed.inference.llama_runtime import quantize_gguf
 from mlxmed.tasks import load_task
 from mlxmed.training import TrainSettings, train
 
-# A measurement, not a CI test: about 20 minutes on 2 cores, and on the bundled 135M model it
-# does not yet meet every bar (issue 18). Run it with `make measure`.
+# A measurement, not a CI test: roughly 20 minutes on 2 cores (estimated), and on the bundled
+# 135M model it does not yet meet every bar (issue 18). Run it with `make measure`.
 pytestmark = [pytest.mark.slow, pytest.mark.measurement]
 TASK = "examples/cardio_de/task.yaml"
 NOTES = "examples/cardio_de/reports.jsonl"

@@ -205,9 +205,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--run", action="append", default=[])
     args = parser.parse_args()
-    from mlxmed.modelhub import resolve_model_dir
-
     import mlxmed  # noqa: F401  (OpenBLAS before mlx, offline)
+    from mlxmed.models.hub import resolve_model_dir
 
     model = resolve_model_dir(args.model or "smollm2-135m-bundled").path
     train_file = args.data / "subsets" / f"train_{args.n}.jsonl"

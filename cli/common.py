@@ -34,6 +34,13 @@ def run_safely(command: click.Command, debug: bool = False) -> int:
         return 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except click.exceptions.NoArgsIsHelpError as exc:
+        exc.show()  # the help text, as asked for
+        return 0
+    except click.UsageError as exc:  # a mistyped option or value: one line, like any bad input
+        where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        fail(" ".join(exc.format_message().split()) + where)
+        return 1
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code

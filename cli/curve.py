@@ -49,6 +49,8 @@ class CurveDisplay(TrainDisplay):
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for curve.csv, curve.json, curve.png and the runs.")
 @click.option("--epochs", type=POSITIVE, help="Epochs per run (default: the catalogue's).")
+@click.option("--min-steps", type=click.IntRange(min=1),
+              help="Steps each run takes at least (default: the catalogue's, unless --epochs).")
 @click.option("--lr", "learning_rate", type=POSITIVE, help="Learning rate.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Notes per step.")
 @click.option("--layers", type=click.IntRange(min=1),

@@ -102,10 +102,13 @@ class TrainDisplay:
               help="Token limit per note (default: the task's).")
 @click.option("--layers", type=click.IntRange(min=1),
               help="How many of the last layers get LoRA adapters.")
-@click.option("--patience", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("--min-steps", type=click.IntRange(min=1),
+              help="Train at least this many steps and never stop early before (default: the "
+              "model's catalogue setting, or none with --epochs/--iters).")
+@click.option("--patience", type=click.IntRange(min=1), default=4, show_default=True,
               help="Stop after this many evaluations without a better metric.")
-@click.option("--evals-per-epoch", type=click.IntRange(min=1), default=1, show_default=True,
-              help="How often to compute the validation metric.")
+@click.option("--evals-per-epoch", type=click.IntRange(min=1),
+              help="How often to compute the validation metric (default: 8 times a run).")
 @click.option("--val-limit", type=click.IntRange(min=1), default=100, show_default=True,
               help="Validation notes scored for the metric at each evaluation.")
 @click.option("--grad-checkpoint", is_flag=True, help="Trade speed for memory.")

@@ -20,6 +20,26 @@ CHATML = (
     "{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
+# chat families (special tokens, template, bos, eos) as the real model families lay them out,
+# to test that note text containing their control tokens stays text
+CHAT_FAMILIES = {
+    "chatml": (SPECIAL_TOKENS, CHATML, "<|endoftext|>", "<|im_end|>"),
+    "llama3": (["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+               "{{ bos_token }}{% for m in messages %}{{ '<|start_header_id|>' + m['role'] + "
+               "'<|end_header_id|>\n\n' + m['content'] | trim + '<|eot_id|>' }}{% endfor %}"
+               "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>"
+               "\n\n' }}{% endif %}", "<|begin_of_text|>", "<|eot_id|>"),
+    "gemma": (["<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>"],
+              "{{ bos_token }}{% for m in messages %}{{ '<start_of_turn>' + ('model' if "
+              "m['role'] == 'assistant' else 'user') + '\n' + m['content'] | trim + "
+              "'<end_of_turn>\n' }}{% endfor %}{% if add_generation_prompt %}"
+              "{{ '<start_of_turn>model\n' }}{% endif %}", "<bos>", "<end_of_turn>"),
+    "mistral": (["<s>", "</s>", "[INST]", "[/INST]"],
+                "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'assistant' %}"
+                "{{ m['content'] + eos_token }}{% else %}{{ '[INST] ' + m['content'] + "
+                "' [/INST]' }}{% endif %}{% endfor %}", "<s>", "</s>"),
+}
+
 CORPUS = [
     "The patient is a 67-year-old man admitted with chest pain and shortness of breath.",
     "He quit smoking in 2015 after a 40 pack-year history; denies alcohol or drug use.",
@@ -60,14 +80,15 @@ class TinyConfig:
         return 2 * self.hidden // self.heads if self.arch == "qwen3" else self.hidden // self.heads
 
 
-def train_tokenizer(vocab_size: int = 512) -> Tokenizer:
+def train_tokenizer(vocab_size: int = 512, special_tokens: list[str] = SPECIAL_TOKENS
+                    ) -> Tokenizer:
     """A byte-level BPE tokenizer (SmolLM2-style: single digits, then byte-level)."""
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Digits(individual_digits=True),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special_tokens,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
     tokenizer.train_from_iterator(CORPUS * 3, trainer=trainer)
@@ -148,19 +169,20 @@ def hf_config(cfg: TinyConfig, n_vocab: int) -> dict:
     }
 
 
-def write_hf_dir(path: Path, cfg: TinyConfig | None = None) -> Path:
+def write_hf_dir(path: Path, cfg: TinyConfig | None = None, chat: str = "chatml") -> Path:
     """A Hugging Face style model directory (config, safetensors, tokenizer)."""
     cfg = cfg or TinyConfig()
+    specials, template, bos, eos = CHAT_FAMILIES[chat]
     path.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tokenizer(cfg.vocab_size)
+    tokenizer = train_tokenizer(cfg.vocab_size, specials)
     n_vocab = tokenizer.get_vocab_size()
     weights = random_weights(cfg, n_vocab)
     save_file(weights, str(path / "model.safetensors"), metadata={"format": "pt"})
     (path / "config.json").write_text(json.dumps(hf_config(cfg, n_vocab), indent=2))
     tokenizer.save(str(path / "tokenizer.json"))
     (path / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": "<|endoftext|>",
-        "eos_token": "<|im_end|>", "pad_token": "<|im_end|>", "chat_template": CHATML,
+        "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": bos,
+        "eos_token": eos, "pad_token": eos, "chat_template": template,
         "add_bos_token": False, "clean_up_tokenization_spaces": False}))
     return path
 
@@ -172,13 +194,13 @@ def _permute(w: np.ndarray, n_head: int) -> np.ndarray:
 
 
 def write_gguf(path: Path, cfg: TinyConfig | None = None, qtype: str = "F32",
-               vocab: str = "bpe") -> Path:
+               vocab: str = "bpe", chat: str = "chatml") -> Path:
     """The same tiny model as a GGUF file; matrices stored as ``qtype`` (F32/F16/Q8_0/Q4_0/Q4_1).
 
     ``vocab`` is "bpe" (byte-level BPE, SmolLM2 style) or "spm" (SentencePiece, Llama-2 style).
     """
     cfg = cfg or TinyConfig()
-    tokenizer = train_tokenizer(cfg.vocab_size)
+    tokenizer = train_tokenizer(cfg.vocab_size, CHAT_FAMILIES[chat][0])
     spm_vocab = train_sentencepiece() if vocab == "spm" else None
     n_vocab = len(spm_vocab[0]) if spm_vocab else tokenizer.get_vocab_size()
     weights = random_weights(cfg, n_vocab)
@@ -202,7 +224,7 @@ def write_gguf(path: Path, cfg: TinyConfig | None = None, qtype: str = "F32",
     if spm_vocab:
         _write_spm_vocab(writer, *spm_vocab)
     else:
-        _write_bpe_vocab(writer, tokenizer)
+        _write_bpe_vocab(writer, tokenizer, chat)
     name_map = gguf.TensorNameMap(arch, cfg.layers)
     for hf_name, tensor in weights.items():
         base, suffix = hf_name.rsplit(".", 1)
@@ -226,7 +248,9 @@ def write_gguf(path: Path, cfg: TinyConfig | None = None, qtype: str = "F32",
     return path
 
 
-def _write_bpe_vocab(writer: gguf.GGUFWriter, tokenizer: Tokenizer) -> None:
+def _write_bpe_vocab(writer: gguf.GGUFWriter, tokenizer: Tokenizer, chat: str = "chatml"
+                     ) -> None:
+    specials, template, bos, eos = CHAT_FAMILIES[chat]
     data = json.loads(tokenizer.to_str())
     vocab = data["model"]["vocab"]
     tokens = [t for t, _ in sorted(vocab.items(), key=lambda item: item[1])]
@@ -234,13 +258,13 @@ def _write_bpe_vocab(writer: gguf.GGUFWriter, tokenizer: Tokenizer) -> None:
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre("smollm")
     writer.add_token_list(tokens)
-    writer.add_token_types([gguf.TokenType.CONTROL if t in SPECIAL_TOKENS
+    writer.add_token_types([gguf.TokenType.CONTROL if t in specials
                             else gguf.TokenType.NORMAL for t in tokens])
     writer.add_token_merges(merges)
-    writer.add_bos_token_id(tokens.index("<|endoftext|>"))
-    writer.add_eos_token_id(tokens.index("<|im_end|>"))
+    writer.add_bos_token_id(tokens.index(bos))
+    writer.add_eos_token_id(tokens.index(eos))
     writer.add_add_bos_token(False)
-    writer.add_chat_template(CHATML)
+    writer.add_chat_template(template)
 
 
 def _write_spm_vocab(writer: gguf.GGUFWriter, pieces: list[str], scores: list[float],

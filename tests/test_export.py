@@ -33,7 +33,8 @@ def tiny_run(tiny_setup, tmp_path_factory):
           run_dir,
           # unbalanced: the adapter the F16 tolerance below was set for (the adapter of a
           # balanced run is another model; its F16 export differed by up to 0.18)
-          TrainSettings(iters=6, batch_size=4, learning_rate=1e-2, patience=10, balance=False))
+          TrainSettings(iters=6, batch_size=4, learning_rate=1e-2, rank=8, alpha=16, patience=10,
+                        balance=False))
     return run_dir, model_dir
 
 

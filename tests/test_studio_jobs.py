@@ -98,7 +98,8 @@ def test_a_job_reports_its_steps_stops_on_sigint_and_resumes(workspace, tmp_path
     model = ModelDir.open(workspace / "models" / "tiny")
     spec = plan_job("train", workspace / "task.yaml", workspace / "labelled.csv", model,
                     tmp_path / "data", tmp_path / "run",
-                    {"iters": "40", "batch_size": "2", "learning_rate": "1e-3"})
+                    {"iters": "40", "min_steps": "40", "batch_size": "2",
+                     "learning_rate": "1e-3"})
     job = Job(spec, tmp_path / "jobs").start()
     deadline = time.monotonic() + 120
     while job.state.step < 3 and time.monotonic() < deadline and not job.finished:

@@ -136,13 +136,14 @@ def test_adapter_loads_in_plain_mlx_lm(tiny_setup, tmp_path):
 
 
 class _FakeMonitor(TrainingMonitor):
-    def __init__(self, values, run_dir, model):
+    def __init__(self, values, run_dir, model, min_steps=0):
         self.values = iter(values)
         record = RunRecord("run", TaskRecord("task.yaml", "t", "classification", "h"),
                            ModelRecord("m"), DataRecord("d", "train.jsonl"), {})
         settings = ResolvedSettings(epochs=1, iters=100, rank=8, alpha=16,
                                     learning_rate=1e-3, batch_size=4, max_seq_length=512,
-                                    layers=2, patience=2, seed=0, evals_per_epoch=1,
+                                    layers=2, min_steps=min_steps, patience=2, seed=0,
+                                    evals_per_epoch=1,
                                     val_limit=1, grad_checkpoint=False, balance=False,
                                     steps_per_epoch=10, steps_per_eval=10)
 
@@ -182,6 +183,21 @@ def test_best_adapter_and_early_stopping(tiny_setup, tmp_path):
     assert np.array_equal(np.array(mx.load(str(best_file))[lora_b]), np.array(saved_at_best))
 
 
+def test_no_early_stop_before_min_steps(tiny_setup, tmp_path):
+    from mlx_lm import load
+    from mlx_lm.tuner.utils import linear_to_lora_layers
+
+    _, model_dir = tiny_setup
+    model, _ = load(str(model_dir))
+    model.freeze()
+    linear_to_lora_layers(model, 2, {"rank": 8, "scale": 2.0, "dropout": 0.0})
+    monitor = _FakeMonitor([0.1, 0.5, 0.4, 0.4, 0.4, 0.4], tmp_path, model, min_steps=50)
+    for step in range(0, 50, 10):  # 3 evaluations without gain by step 40: patience is 2
+        monitor.on_val_loss_report({"iteration": step, "val_loss": 1.0})
+    with pytest.raises(EarlyStop):
+        monitor.on_val_loss_report({"iteration": 50, "val_loss": 1.0})
+
+
 def test_memory_refusal_gives_advice_and_writes_nothing(tiny_setup, tmp_path, monkeypatch):
     root, model_dir = tiny_setup
     monkeypatch.setenv("MLXMED_MEMORY_LIMIT_GB", "0.001")
@@ -206,7 +222,7 @@ def test_cli_train_prints_plain_progress_without_a_terminal(tiny_setup, tmp_path
         [sys.executable, "-m", "mlxmed", "train", str(root / "task.yaml"), "--model",
          str(model_dir), "--data", str(root / "data"), "--out", str(run_dir),
          "--train-file", str(root / "data" / "subsets" / "train_16.jsonl"), "--iters", "8",
-         "--batch-size", "4", "--lr", "0.01"],
+         "--batch-size", "4", "--lr", "0.01", "--evals-per-epoch", "1"],
         capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"}, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "zero-shot: val loss" in result.stdout
@@ -319,3 +335,23 @@ def test_learning_rate_warms_up_then_decays():
     assert all(a >= b for a, b in zip(rates[10:-1], rates[11:], strict=True))
     assert rates[100] == pytest.approx(1e-4)  # a tenth of the peak at the end
     assert learning_rate_schedule(1e-3, 3)(mx.array(0)).item() > 0
+
+
+def test_default_budget_never_shrinks_below_min_steps_and_a_chosen_one_is_kept(tiny_setup):
+    from mlxmed.training.settings import EVALS_PER_RUN, resolve_settings
+
+    root, model_dir = tiny_setup
+    task, model = load_task(root / "task.yaml"), ModelDir.open(model_dir)
+    small = resolve_settings(TrainSettings(), model, task, n_train=50)
+    assert small.min_steps == 200 and small.iters == 200  # 3 epochs of 50 notes are 36 steps
+    assert small.steps_per_eval == 200 // EVALS_PER_RUN
+    large = resolve_settings(TrainSettings(), model, task, n_train=1000)
+    assert large.iters == 3 * 250 and large.min_steps == 200  # the epochs are enough
+    chosen = resolve_settings(TrainSettings(iters=30), model, task, n_train=50)
+    assert chosen.iters == 30 and chosen.min_steps == 0  # the user's budget, early stop allowed
+    by_epochs = resolve_settings(TrainSettings(epochs=1), model, task, n_train=50)
+    assert by_epochs.iters == 12 and by_epochs.min_steps == 0
+    floor = resolve_settings(TrainSettings(epochs=1, min_steps=40), model, task, n_train=50)
+    assert floor.iters == 40 and floor.min_steps == 40  # what the studio page sends
+    per_epoch = resolve_settings(TrainSettings(evals_per_epoch=2), model, task, n_train=50)
+    assert per_epoch.steps_per_eval == 6

@@ -6,8 +6,9 @@ Every command checks its outputs here before it does any work:
   link), or an output folder that holds an input, is refused;
 * an existing output is replaced (or resumed) only when it carries mlxmed's own marks: a data
   folder's ``summary.json``, a converted model's ``mlxmed.json``, a run's ``run.json``, a GGUF
-  file's ``mlxmed.*`` keys, the columns of an extraction output, a report's own files; and a
-  folder is replaced only when it holds nothing mlxmed did not write.
+  file's ``mlxmed.*`` keys, an extraction output's marker file beside it (``.NAME.mlxmed.json``,
+  naming the very file by its inode), a report's own files; and a folder is replaced only when
+  it holds nothing mlxmed did not write.
 """
 
 from __future__ import annotations
@@ -80,6 +81,38 @@ def is_extraction_output(path: Path) -> bool:
         return isinstance(row, dict) and all(c in row for c in EXTRACTION_COLUMNS)
     header = next(csv.reader(io.StringIO(first)), [])
     return header[:1] == ["id"] and all(c in header for c in EXTRACTION_COLUMNS)
+
+
+def output_marker(path: Path) -> Path:
+    """The marker file beside an extraction output that says mlxmed created it."""
+    return path.with_name(f".{path.name}.mlxmed.json")
+
+
+def mark_extraction_output(path: Path) -> None:
+    """Record that mlxmed created ``path`` (called right after creating it)."""
+    from mlxmed.atomic import write_text
+
+    stat = path.stat()
+    write_text(output_marker(path), json.dumps({"written_by": "mlxmed extract",
+                                                "file": path.name, "inode": stat.st_ino,
+                                                "device": stat.st_dev}) + "\n")
+
+
+def is_marked_extraction_output(path: Path) -> bool:
+    """Whether ``path`` is the very file an extraction created (its marker names its inode: a
+    file copied or written over it by something else does not match)."""
+    try:
+        marker = json.loads(output_marker(path).read_text(encoding="utf-8"))
+        stat = path.stat()
+    except (OSError, ValueError):
+        return False
+    return (isinstance(marker, dict) and marker.get("file") == path.name
+            and marker.get("inode") == stat.st_ino and marker.get("device") == stat.st_dev)
+
+
+def unmark_extraction_output(path: Path) -> None:
+    """Remove the marker of an output mlxmed itself removes (a workbook's finished journal)."""
+    output_marker(path).unlink(missing_ok=True)
 
 
 def is_mlxmed_gguf(path: Path) -> bool:

@@ -12,7 +12,11 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from mlxmed.artifacts.ownership import is_extraction_output
+from mlxmed.artifacts.ownership import (
+    is_extraction_output,
+    is_marked_extraction_output,
+    mark_extraction_output,
+)
 from mlxmed.errors import MlxmedError
 from mlxmed.tasks import format_json
 
@@ -29,6 +33,8 @@ class RowWriter:
         if not new:
             self.check_columns(path, columns)
         self.handle = path.open("ab", buffering=0)  # unbuffered: a row is on disk or not
+        if new:
+            mark_extraction_output(path)
         if new and not self.jsonl:
             self._write_line(self._csv_line(columns))
 
@@ -97,6 +103,11 @@ def check_resumable(path: Path, columns: list[str]) -> None:
         raise MlxmedError(f"--out {path}: not an output of `mlxmed extract` (no id/status/"
                           "error/ms columns); --resume only continues mlxmed's own output, "
                           "and this file is left as it is: choose another --out")
+    if not is_marked_extraction_output(path):
+        raise MlxmedError(f"--out {path}: looks like an extraction output, but mlxmed's marker "
+                          f"beside it (.{path.name}.mlxmed.json) is missing or names another "
+                          "file (copied, replaced or written by an older mlxmed); it is left "
+                          "as it is: extract into a new --out")
     RowWriter.check_columns(path, columns)
 
 

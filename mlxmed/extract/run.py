@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlxmed import __version__
-from mlxmed.artifacts.ownership import refuse_input_as_output
+from mlxmed.artifacts.ownership import refuse_input_as_output, unmark_extraction_output
 from mlxmed.data.fitting import fit_chat
 from mlxmed.errors import MlxmedError
 from mlxmed.extract.outputs import RowWriter, check_resumable, done_ids, iter_rows
@@ -116,6 +116,7 @@ def run_extract(task: Task, model: str | Path, input_path: str | Path,
         counts = write_workbook(out, iter_rows(rows_file), columns, settings)
         summary.low_confidence = counts["low_confidence"]
         rows_file.unlink()
+        unmark_extraction_output(rows_file)
     return summary
 
 

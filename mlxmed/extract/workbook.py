@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from mlxmed.artifacts.ownership import mark_extraction_output
 from mlxmed.atomic import atomic_path
 from mlxmed.errors import MlxmedError
 from mlxmed.tasks import format_json
@@ -150,3 +151,4 @@ def journal_from_workbook(out: Path, journal: Path) -> None:
     with atomic_path(journal) as tmp, tmp.open("w", encoding="utf-8") as handle:
         for row in workbook_rows(out):
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    mark_extraction_output(journal)

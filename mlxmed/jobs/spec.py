@@ -23,8 +23,8 @@ from mlxmed.workspace import JOB_FILE
 KINDS = ("train", "curve")
 SPEC_FILE = JOB_FILE
 # the settings a page may set, and what each must be
-EDITABLE = {"epochs": float, "iters": int, "learning_rate": float, "rank": int, "layers": int,
-            "batch_size": int, "alpha": float}
+EDITABLE = {"epochs": float, "iters": int, "min_steps": int, "learning_rate": float, "rank": int,
+            "layers": int, "batch_size": int, "alpha": float}
 
 
 @dataclass
@@ -92,8 +92,9 @@ def check_settings(raw: dict[str, Any]) -> dict[str, Any]:
 def default_settings(model: ModelDir) -> dict[str, Any]:
     """The catalogue's recommended LoRA settings for the model (what a page shows first)."""
     defaults = catalogue_defaults(model)
-    return {name: defaults[name] for name in ("epochs", "learning_rate", "rank", "layers",
-                                              "batch_size", "alpha") if name in defaults}
+    return {name: defaults[name] for name in ("epochs", "min_steps", "learning_rate", "rank",
+                                              "layers", "batch_size", "alpha")
+            if name in defaults}
 
 
 def plan_job(kind: str, task_file: Path, labels: Path, model: ModelDir, data_dir: Path,

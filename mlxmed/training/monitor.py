@@ -115,7 +115,8 @@ class TrainingMonitor:
         self._eval_seconds += time.perf_counter() - started + info.get("val_time", 0.0)
         if step >= self.settings.iters:
             raise TrainingDone
-        if step > 0 and self.evals_without_gain >= self.settings.patience:
+        if (step >= self.settings.min_steps
+                and self.evals_without_gain >= self.settings.patience):
             raise EarlyStop
 
 

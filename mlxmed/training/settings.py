@@ -12,8 +12,9 @@ from mlxmed.artifacts.model_dir import ModelDir
 from mlxmed.tasks import Task
 
 # used when a model has no catalogue entry (a folder converted from elsewhere)
-FALLBACK_LORA = {"rank": 8, "alpha": 16, "learning_rate": 1e-4, "layers": 16, "epochs": 3,
-                 "batch_size": 4}
+FALLBACK_LORA = {"rank": 8, "alpha": 160, "learning_rate": 2e-4, "layers": 16, "epochs": 3,
+                 "batch_size": 4, "min_steps": 200}
+EVALS_PER_RUN = 8  # validation-metric evaluations in a run, unless evals_per_epoch is set
 
 
 @dataclass
@@ -28,9 +29,10 @@ class TrainSettings:
     batch_size: int | None = None
     max_seq_length: int | None = None
     layers: int | None = None
-    patience: int = 3
+    min_steps: int | None = None
+    patience: int = 4
     seed: int = 0
-    evals_per_epoch: int = 1
+    evals_per_epoch: int | None = None
     val_limit: int = 100
     grad_checkpoint: bool = False
     balance: bool = True
@@ -54,9 +56,10 @@ class ResolvedSettings:
     batch_size: int
     max_seq_length: int
     layers: int
+    min_steps: int
     patience: int
     seed: int
-    evals_per_epoch: int
+    evals_per_epoch: int | None
     val_limit: int
     grad_checkpoint: bool
     balance: bool
@@ -83,7 +86,12 @@ def catalogue_defaults(model_dir: ModelDir) -> dict[str, Any]:
 
 def resolve_settings(settings: TrainSettings, model_dir: ModelDir, task: Task,
                      n_train: int) -> ResolvedSettings:
-    """Fill unset hyper-parameters from the catalogue and the task; derive iterations."""
+    """Fill unset hyper-parameters from the catalogue and the task; derive iterations.
+
+    Without ``iters`` or ``epochs`` the run takes the catalogue's epochs, but at least its
+    ``min_steps`` optimizer steps: at small N a few epochs are only a few dozen steps, too few
+    to learn in. Early stopping waits until ``min_steps`` have run; the best checkpoint on
+    validation guards against what the extra epochs could overfit."""
     defaults = catalogue_defaults(model_dir)
     values = asdict(settings)
     for key in ("rank", "alpha", "learning_rate", "layers", "batch_size"):
@@ -92,14 +100,20 @@ def resolve_settings(settings: TrainSettings, model_dir: ModelDir, task: Task,
     values["batch_size"] = max(1, min(values["batch_size"], n_train))
     values["max_seq_length"] = values["max_seq_length"] or task.max_seq_length
     steps_per_epoch = max(1, n_train // values["batch_size"])
+    default_budget = values["iters"] is None and values["epochs"] is None
+    if values["min_steps"] is None:  # a budget the user chose is theirs to stop early in
+        values["min_steps"] = defaults["min_steps"] if default_budget else 0
     if values["iters"] is None:
         epochs = values["epochs"] if values["epochs"] is not None else defaults["epochs"]
-        values["epochs"] = epochs
         values["iters"] = max(1, math.ceil(epochs * steps_per_epoch))
-    else:
-        values["epochs"] = values["iters"] / steps_per_epoch
+        values["iters"] = max(values["iters"], values["min_steps"])  # never fewer steps
+    values["epochs"] = values["iters"] / steps_per_epoch
+    values["min_steps"] = min(values["min_steps"], values["iters"])
     values["steps_per_epoch"] = steps_per_epoch
-    values["steps_per_eval"] = max(1, steps_per_epoch // max(1, values["evals_per_epoch"]))
+    if values["evals_per_epoch"]:
+        values["steps_per_eval"] = max(1, steps_per_epoch // values["evals_per_epoch"])
+    else:
+        values["steps_per_eval"] = max(1, math.ceil(values["iters"] / EVALS_PER_RUN))
     return ResolvedSettings(**values)
 
 

@@ -17,6 +17,7 @@ export function leave() {
 const SETTINGS = [
   ["epochs", "Epochs", "passes over the training notes"],
   ["iters", "Steps", "instead of epochs"],
+  ["min_steps", "Minimum steps", "never fewer, and no early stop before"],
   ["learning_rate", "Learning rate", ""],
   ["rank", "LoRA rank", ""],
   ["layers", "Layers", "the last N layers get adapters"],

@@ -128,43 +128,15 @@ def summary(metrics: dict, answers: Counter | None = None) -> dict:
     return out
 
 
-def baselines(task_path: Path, data: Path, train_file: Path) -> dict:
-    """Majority label and TF-IDF + logistic regression, trained on the same notes."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
+def baselines(task_path: Path, data: Path, n: int) -> dict:
+    """Majority label and TF-IDF + logistic regression (or, for extraction, all-null and most
+    frequent values), trained on the same notes: mlxmed's own baselines, as `curve` shows."""
+    from mlxmed.artifacts import PreparedData
+    from mlxmed.evaluate.baselines import baselines as classic
     from mlxmed.tasks import load_task
 
-    task = load_task(task_path)
-    records = {r["id"]: r for r in map(json.loads, (data / "records" / "train.jsonl")
-                                       .read_text().splitlines())}
-    ids = (train_file.with_name(train_file.stem + "_ids.txt").read_text().split()
-           if train_file.parent.name == "subsets" else list(records))
-    train = [records[i] for i in ids]
-    test = [json.loads(line) for line in (data / "records" / "test.jsonl").read_text()
-            .splitlines()]
-    gold = [r["gold"] for r in test]
-    if task.kind == "extraction":
-        return extraction_baselines(task, train, gold)
-    majority = Counter(r["gold"] for r in train).most_common(1)[0][0]
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
-    features = vectorizer.fit_transform([r["text"] for r in train])
-    classifier = LogisticRegression(max_iter=2000, class_weight="balanced", C=10.0)
-    classifier.fit(features, [r["gold"] for r in train])
-    predicted = classifier.predict(vectorizer.transform([r["text"] for r in test])).tolist()
-    return {"majority": summary(task.metrics(gold, [majority] * len(gold))),
-            "tfidf_logreg": summary(task.metrics(gold, predicted))}
-
-
-def extraction_baselines(task, train: list[dict], gold: list[dict]) -> dict:
-    """Every field null, and every field its most frequent training value (null included)."""
-    def most_frequent(name: str):
-        return Counter(json.dumps(r["gold"][name]) for r in train).most_common(1)[0][0]
-
-    frequent = {name: json.loads(most_frequent(name)) for name in task.field_names}
-    nulls = {name: [] if isinstance(frequent[name], list) else None for name in frequent}
-    return {"all_null": summary(task.metrics(gold, [nulls] * len(gold))),
-            "most_frequent": summary(task.metrics(gold, [frequent] * len(gold)))}
+    return {name: summary(metrics) for name, metrics in
+            classic(load_task(task_path), PreparedData.open(data), n).items()}
 
 
 def history(run_dir: Path) -> dict:
@@ -224,7 +196,7 @@ def main() -> None:
         work = args.out / "work" / name.replace(":", "_").replace(",", "_").replace("=", "-")
         work.mkdir(parents=True, exist_ok=True)
         if kind == "baselines":
-            for key, value in baselines(args.task, args.data, train_file).items():
+            for key, value in baselines(args.task, args.data, args.n).items():
                 new = {"name": key, "n": args.n, "test": value}
                 rows.append(new)
                 with results_path.open("a") as handle:

@@ -37,6 +37,10 @@ class CurveDisplay(TrainDisplay):
             super().__call__(event)
 
 
+BASELINE_TITLES = {"majority": "majority label", "tfidf_logreg": "TF-IDF + LR",
+                   "all_null": "all null", "most_frequent": "most frequent"}
+
+
 @click.command("curve")
 @click.argument("task", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--model", "model", required=True, help="Converted model (name or folder).")
@@ -76,12 +80,18 @@ def curve(task: Path, model: str, data_dir: Path, sizes: str, seeds: int, out: P
         result = run_curve(load_task(task), model_dir, PreparedData.open(data_dir), out,
                            parse_sizes(sizes, allow_zero=True), seeds, settings, display)
     table = Table(title=f"Learning curve ({result['rows'][0]['metric']} on the test split)")
-    for column in ("N", "mean", "sd", "runs"):
+    names = list(dict.fromkeys(b["name"] for b in result["baselines"]))
+    for column in ("N", "mean", "sd", "runs", *(BASELINE_TITLES.get(n, n) for n in names)):
         table.add_column(column, justify="right")
     for row in result["rows"]:
         table.add_row("0 (zero-shot)" if row["n"] == 0 else str(row["n"]), f"{row['mean']:.3f}",
-                      f"{row['sd']:.3f}", str(row["runs"]))
+                      f"{row['sd']:.3f}", str(row["runs"]),
+                      *(f"{row['baselines'][n]:.3f}" if n in row["baselines"] else ""
+                        for n in names))
     console.print(table)
+    if names:
+        console.print("Baselines trained on the same notes, scored on the same test split: "
+                      "a fine-tuned model is worth it where it beats them.", highlight=False)
     console.print(f"Wrote {esc(out / 'curve.csv')}, {esc(out / 'curve.json')} and "
                   f"{esc(out / 'curve.png')}",
                   highlight=False)

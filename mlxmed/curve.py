@@ -21,6 +21,7 @@ from mlxmed.artifacts import ModelDir, PreparedData, Run
 from mlxmed.artifacts.ownership import JOB_FILE, folder_files, refuse_input_as_output
 from mlxmed.atomic import atomic_file, write_text
 from mlxmed.errors import MlxmedError
+from mlxmed.evaluate.baselines import baselines
 from mlxmed.inference.mlx_predictor import evaluate_chats
 from mlxmed.tasks import Task, task_file
 from mlxmed.training import TrainSettings, resolve_settings, train
@@ -115,16 +116,33 @@ def run_curve(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: str 
     finally:
         store.clear()
     rows = summarise(points)
+    classic = classic_baselines(task, data, sizes)
+    for row in rows:
+        row["baselines"] = {b["name"]: b["value"] for b in classic if b["n"] == row["n"]}
     curve = {"task": task.source, "model": str(model_dir.path), "data": str(data.path),
-             "sizes": sorted(set(sizes)), "seeds": seeds, "rows": rows, "points": points}
+             "sizes": sorted(set(sizes)), "seeds": seeds, "rows": rows, "points": points,
+             "baselines": classic}
     write_text(out_dir / "curve.json", json.dumps(curve, indent=2) + "\n")
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["n", "mean", "sd", "runs", "metric"])
+    writer = csv.DictWriter(buffer, fieldnames=["n", "mean", "sd", "runs", "metric"],
+                            extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     write_text(out_dir / "curve.csv", buffer.getvalue())
     plot_curve(rows, out_dir / "curve.png")
     return curve
+
+
+def classic_baselines(task: Task, data: PreparedData, sizes: list[int]) -> list[dict]:
+    """The classic baselines (:mod:`mlxmed.evaluate.baselines`) trained on each subset, scored
+    on the test split like the curve's points."""
+    found = []
+    for size in sorted({s for s in sizes if s > 0}):
+        for name, metrics in baselines(task, data, size).items():
+            found.append({"n": size, "name": name, "value": metrics["headline"],
+                          "metric": metrics["headline_name"],
+                          "metrics": {k: v for k, v in metrics.items() if k != "predictions"}})
+    return found
 
 
 def _points(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: Path,
@@ -160,6 +178,13 @@ def plot_curve(rows: list[dict], path: Path) -> None:
                       label="fine-tuned (LoRA)")
     if zero:
         axis.axhline(zero["mean"], linestyle="--", color="grey", label="zero-shot")
+    for name, text, style in (("tfidf_logreg", "TF-IDF + logistic regression", "s:"),
+                              ("majority", "majority label", "x:"),
+                              ("most_frequent", "most frequent values", "s:")):
+        points = [(r["n"], r["baselines"][name]) for r in trained
+                  if name in r.get("baselines", {})]
+        if points:
+            axis.plot(*zip(*points, strict=True), style, label=text)
     metric = rows[0]["metric"] if rows else "score"
     axis.set_xlabel("training notes (N)")
     axis.set_ylabel(f"test {metric}")

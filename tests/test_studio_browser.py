@@ -192,6 +192,7 @@ def test_a_training_run_shows_its_progress_as_it_runs(page, server, workspace):
     page.select_option("#labels", "labelled.csv")
     page.select_option("#model", "models/tiny")
     expect(page.locator("#setting-epochs")).not_to_have_value("")  # the catalogue default
+    expect(page.locator("#setting-min_steps")).to_have_value("200")  # the default minimum
     page.fill("#setting-iters", "4")
     expect(page.locator("#setting-epochs")).to_have_value("")
     page.click("#start-training")

@@ -248,6 +248,11 @@ def test_curve_trains_each_size_scores_the_test_split_and_resumes(tiny_setup, tm
         assert (out / name).stat().st_size > 0
     assert (out / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "curve.csv").read_text().splitlines()[0] == "n,mean,sd,runs,metric"
+    # the classic baselines on the same 16 notes and test split ("pain" gives TF-IDF the answer)
+    by_name = {b["name"]: b for b in curve["baselines"]}
+    assert set(by_name) == {"majority", "tfidf_logreg"} and by_name["majority"]["n"] == 16
+    assert by_name["tfidf_logreg"]["value"] > 0.9 > 0.5 > by_name["majority"]["value"]
+    assert curve["rows"][1]["baselines"]["tfidf_logreg"] == by_name["tfidf_logreg"]["value"]
     # a second run reuses both finished points: nothing is trained or scored again
     again: list[dict] = []
     assert run_curve(load_task(root / "task.yaml"), ModelDir.open(model_dir),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 from rich.console import Console
 from rich.markup import escape
@@ -12,8 +14,17 @@ console = Console()
 
 __all__ = ["POSITIVE", "console", "err_console", "esc", "fail", "run_safely"]
 
-# a number that must be above zero (learning rate, epochs, alpha)
-POSITIVE = click.FloatRange(min=0, min_open=True)
+class _Positive(click.FloatRange):
+    """A finite number above zero (learning rate, epochs, alpha): ``nan``/``inf`` refused."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+POSITIVE = _Positive(min=0, min_open=True)
 
 
 def esc(value: object) -> str:
@@ -34,10 +45,10 @@ def run_safely(command: click.Command, debug: bool = False) -> int:
         return 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.exceptions.NoArgsIsHelpError as exc:
-        exc.show()  # the help text, as asked for
-        return 0
     except click.UsageError as exc:  # a mistyped option or value: one line, like any bad input
+        if type(exc).__name__ == "NoArgsIsHelpError":  # click >= 8.2: the help, as asked for
+            exc.show()
+            return 0
         where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
         fail(" ".join(exc.format_message().split()) + where)
         return 1

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from mlxmed import paths
 from mlxmed.artifacts import ModelDir, PreparedData, Run
+from mlxmed.artifacts.ownership import output_marker
 from mlxmed.models import hub
 from mlxmed.tasks import ClassificationTask, load_task
 
@@ -52,8 +53,9 @@ def prepare_smoking_data(model_dir: ModelDir) -> PreparedData:
     return PreparedData.open(out)
 
 
-# The catalogue's training defaults (3 epochs, LoRA on the last 16 layers) on 100 notes; only
-# validation is trimmed to keep the whole demo near ten minutes on a 2-core CPU.
+# The catalogue's training defaults (3 epochs but at least 200 steps, LoRA on the last 16
+# layers) on 100 notes; only validation is trimmed (30 notes, once per epoch) to keep the
+# evaluations from dominating on a 2-core CPU.
 DEMO_TRAIN = {"val_limit": 30, "evals_per_epoch": 1, "patience": 10}
 DEMO_TRAIN_SUBSET = 100
 DEMO_TEST_NOTES = 100
@@ -111,7 +113,8 @@ def extract_and_evaluate(gguf_path: Path, test_notes: Path, name: str, on_event=
 
     task = smoking_task()
     out = demo_workdir() / f"{name}-predictions.csv"
-    out.unlink(missing_ok=True)  # the demo's own output of an earlier run
+    out.unlink(missing_ok=True)  # the demo's own output of an earlier run, and its marker
+    output_marker(out).unlink(missing_ok=True)
     run_extract(task, gguf_path, test_notes, out, on_event=on_event)
     report = evaluate(task, out, test_notes)
     report["report_html"] = str(write_report(report, demo_workdir() / f"{name}-report"))

@@ -229,15 +229,26 @@ def test_generated_prediction_files(tmp_path_factory, monkeypatch, capsys, heade
      "--min-steps", "--patience", "--evals-per-epoch", "--val-limit", "--seed", "--bogus"]),
     option_values, max_size=3))
 def test_generated_train_options(tmp_path_factory, monkeypatch, capsys, tiny_setup, options):
-    """Option values are checked before any work: the data folder here is not one."""
+    """Every generated option set gets through to the settings the run would use (resolved
+    against the real data folder; the training itself is replaced), or is one error line."""
+    from mlxmed.cli import train as train_command
+    from mlxmed.errors import MlxmedError
+    from mlxmed.training.settings import resolve_settings
+
+    def resolve_only(task, model_dir, data, run_dir, settings, **kwargs):
+        resolved = resolve_settings(settings, model_dir, task, len(data.chats("train")))
+        assert resolved.iters >= resolved.min_steps >= 0 and resolved.steps_per_eval >= 1
+        raise MlxmedError(f"resolved to {resolved.iters} steps; training left out")
+
+    monkeypatch.setattr(train_command, "train", resolve_only)
+    root, model_dir = tiny_setup
     work = tmp_path_factory.mktemp("fuzz_train")
-    (work / "notes.txt").write_text("not a data folder")
-    before = digests(work)
-    args = ["train", "examples/smoking/task.yaml", "--model", str(tiny_setup[1]), "--data",
-            str(work), "--out", str(work / "run")]
+    before = digests(root)
+    args = ["train", str(root / "task.yaml"), "--model", str(model_dir), "--data",
+            str(root / "data"), "--out", str(work / "run")]
     for key, value in options.items():
         args += [key, value]
     code, out, err = run(args, monkeypatch, capsys)
-    assert code == 1  # either a bad option value or the missing data, never training
-    check_outcome(code, out, err, (*options, "mlxmed data"))
-    assert digests(work) == before and not (work / "run").exists()
+    assert code == 1  # a bad option value, or the settings resolved: never training
+    check_outcome(code, out, err, (*options, "training left out"))
+    assert digests(root) == before and not (work / "run").exists()

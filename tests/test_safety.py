@@ -416,10 +416,27 @@ def test_a_looping_chat_template_stops_with_a_clear_error():
 
 @pytest.mark.parametrize("option", [["--limit", "-1"], ["--limit", "0"], ["--threads", "0"],
                                     ["--ctx", "-5"]])
-def test_option_values_are_validated(notes, option):
-    result = CliRunner().invoke(cli, ["extract", SMOKING, str(notes), "--model", SMOKING,
-                                      "--out", "o.csv", *option])
-    assert result.exit_code == 2 and "Invalid value" in result.output
+def test_option_values_are_validated(notes, option, tmp_path):
+    line = one_error_line(run_cli("extract", SMOKING, notes, "--model", SMOKING, "--out",
+                                  tmp_path / "o.csv", *option))
+    assert "Invalid value" in line and option[0] in line and "--help" in line
+    assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize("option", [["--lr", "nan"], ["--epochs", "inf"], ["--alpha", "-inf"]])
+def test_training_numbers_must_be_finite(option, tmp_path):
+    line = one_error_line(run_cli("train", SMOKING, "--model", tmp_path, "--data", tmp_path,
+                                  *option))
+    assert option[0] in line and ("finite" in line or "range" in line), line
+
+
+def test_studio_settings_must_be_finite():
+    from mlxmed.jobs import check_settings
+
+    for value in ("nan", "inf", "-1", "0"):
+        with pytest.raises(MlxmedError, match="greater than 0"):
+            check_settings({"learning_rate": value})
+    assert check_settings({"min_steps": "50", "epochs": ""}) == {"min_steps": 50}
 
 
 @pytest.mark.parametrize("name", ["id", "status", "ms", "text", "lv_ef_confidence"])

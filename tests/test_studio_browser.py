@@ -195,6 +195,7 @@ def test_a_training_run_shows_its_progress_as_it_runs(page, server, workspace):
     expect(page.locator("#setting-min_steps")).to_have_value("200")  # the default minimum
     page.fill("#setting-iters", "4")
     expect(page.locator("#setting-epochs")).to_have_value("")
+    expect(page.locator("#setting-min_steps")).to_have_value("")  # 4 steps are the budget
     page.click("#start-training")
     expect(page.locator("#job-status")).to_have_text(re.compile("starting|running|finished"))
     expect(page.locator("#job-status")).to_have_text("finished", timeout=120_000)

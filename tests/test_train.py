@@ -357,6 +357,8 @@ def test_default_budget_never_shrinks_below_min_steps_and_a_chosen_one_is_kept(t
     by_epochs = resolve_settings(TrainSettings(epochs=1), model, task, n_train=50)
     assert by_epochs.iters == 12 and by_epochs.min_steps == 0
     floor = resolve_settings(TrainSettings(epochs=1, min_steps=40), model, task, n_train=50)
-    assert floor.iters == 40 and floor.min_steps == 40  # what the studio page sends
+    assert floor.iters == 40 and floor.min_steps == 40  # a minimum given raises any budget
+    raised = resolve_settings(TrainSettings(iters=30, min_steps=50), model, task, n_train=50)
+    assert raised.iters == 50 and raised.min_steps == 50
     per_epoch = resolve_settings(TrainSettings(evals_per_epoch=2), model, task, n_train=50)
     assert per_epoch.steps_per_eval == 6

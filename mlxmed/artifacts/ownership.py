@@ -94,8 +94,8 @@ def mark_extraction_output(path: Path) -> None:
 
     stat = path.stat()
     write_text(output_marker(path), json.dumps({"written_by": "mlxmed extract",
-                                                "file": path.name, "inode": stat.st_ino,
-                                                "device": stat.st_dev}) + "\n")
+                                                "file": path.name, "inode": stat.st_ino})
+               + "\n")
 
 
 def is_marked_extraction_output(path: Path) -> bool:
@@ -106,8 +106,10 @@ def is_marked_extraction_output(path: Path) -> bool:
         stat = path.stat()
     except (OSError, ValueError):
         return False
+    # the inode, not the device: a share or a USB disk may get another device number at
+    # its next mount, and resuming after a restart is what resume is for
     return (isinstance(marker, dict) and marker.get("file") == path.name
-            and marker.get("inode") == stat.st_ino and marker.get("device") == stat.st_dev)
+            and marker.get("inode") == stat.st_ino)
 
 
 def unmark_extraction_output(path: Path) -> None:

@@ -109,7 +109,9 @@ class PreparedData:
         return read_chats(path)
 
     def subset_ids(self, size: int) -> list[str]:
-        return (self.path / subset_ids_name(size)).read_text(encoding="utf-8").split()
+        """The ids of the subset's notes, one per line (ids may hold spaces)."""
+        text = (self.path / subset_ids_name(size)).read_text(encoding="utf-8")
+        return [line for line in text.split("\n") if line]
 
     def records(self, split: str) -> list[dict[str, Any]]:
         """``{"id", "text", "gold"}`` of each note of ``split``, in file order."""

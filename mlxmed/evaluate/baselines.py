@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any
 
 from mlxmed.artifacts import PreparedData
+from mlxmed.errors import MlxmedError
 from mlxmed.tasks import Task
 
 TFIDF_C = 10.0  # weak regularisation: a few hundred notes, many n-grams
@@ -25,6 +26,9 @@ def baselines(task: Task, data: PreparedData, size: int | None = None) -> dict[s
     if size:
         wanted = set(data.subset_ids(size))
         records = [r for r in records if r["id"] in wanted]
+        if len(records) != len(wanted):
+            raise MlxmedError(f"{data.path}: the subset of {size} notes names ids that are not "
+                              "in records/train.jsonl; run `mlxmed data` again")
     test = data.records("test")
     gold = [r["gold"] for r in test]
     if task.kind == "extraction":
@@ -43,7 +47,10 @@ def tfidf_predictions(train: list[dict[str, Any]], test: list[dict[str, Any]]) -
     if len(set(labels)) < 2:  # nothing to tell apart
         return [labels[0]] * len(test)
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-    features = vectorizer.fit_transform([r["text"] for r in train])
+    try:
+        features = vectorizer.fit_transform([r["text"] for r in train])
+    except ValueError:  # no word of two characters in any note: only the prior is left
+        return [Counter(labels).most_common(1)[0][0]] * len(test)
     classifier = LogisticRegression(max_iter=2000, class_weight="balanced", C=TFIDF_C)
     classifier.fit(features, labels)
     return [str(label) for label in

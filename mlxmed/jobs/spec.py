@@ -6,6 +6,7 @@ output folder (``studio-job.json``), so an interrupted job can be resumed as it 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,8 @@ def check_settings(raw: dict[str, Any]) -> dict[str, Any]:
         except ValueError as exc:
             raise MlxmedError(f"setting {name}: {value!r} is not a "
                               f"{'whole ' if kind is int else ''}number") from exc
-        if number <= 0:
-            raise MlxmedError(f"setting {name}: {value!r} must be greater than 0")
+        if not math.isfinite(number) or number <= 0:
+            raise MlxmedError(f"setting {name}: {value!r} must be a number greater than 0")
         settings[name] = number
     if "epochs" in settings and "iters" in settings:
         raise MlxmedError("give either epochs or iterations (steps), not both")

@@ -91,7 +91,9 @@ def resolve_settings(settings: TrainSettings, model_dir: ModelDir, task: Task,
     Without ``iters`` or ``epochs`` the run takes the catalogue's epochs, but at least its
     ``min_steps`` optimizer steps: at small N a few epochs are only a few dozen steps, too few
     to learn in. Early stopping waits until ``min_steps`` have run; the best checkpoint on
-    validation guards against what the extra epochs could overfit."""
+    validation guards against what the extra epochs could overfit. A budget the user sets
+    (``iters`` or ``epochs``) has no minimum unless ``min_steps`` is set too, which then
+    raises it."""
     defaults = catalogue_defaults(model_dir)
     values = asdict(settings)
     for key in ("rank", "alpha", "learning_rate", "layers", "batch_size"):
@@ -106,9 +108,8 @@ def resolve_settings(settings: TrainSettings, model_dir: ModelDir, task: Task,
     if values["iters"] is None:
         epochs = values["epochs"] if values["epochs"] is not None else defaults["epochs"]
         values["iters"] = max(1, math.ceil(epochs * steps_per_epoch))
-        values["iters"] = max(values["iters"], values["min_steps"])  # never fewer steps
+    values["iters"] = max(values["iters"], values["min_steps"])  # never fewer steps
     values["epochs"] = values["iters"] / steps_per_epoch
-    values["min_steps"] = min(values["min_steps"], values["iters"])
     values["steps_per_epoch"] = steps_per_epoch
     if values["evals_per_epoch"]:
         values["steps_per_eval"] = max(1, steps_per_epoch // values["evals_per_epoch"])

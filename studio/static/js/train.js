@@ -35,8 +35,9 @@ export async function render(view) {
   const kindSelect = select("kind", [["train", "train one model"], ["curve", "learning curve"]], recall("train.kind") || "train");
   const sizes = h("input", { type: "text", name: "sizes", id: "sizes", value: recall("train.sizes") || "0,25,50,100" });
   const inputs = Object.fromEntries(SETTINGS.map(([key]) => [key, h("input", { type: "text", name: key, id: `setting-${key}`, inputmode: "decimal", size: "8" })]));
-  inputs.iters.addEventListener("input", () => { if (inputs.iters.value) inputs.epochs.value = ""; });
-  inputs.epochs.addEventListener("input", () => { if (inputs.epochs.value) inputs.iters.value = ""; });
+  // a budget typed in is the person's own: the default minimum no longer applies to it
+  inputs.iters.addEventListener("input", () => { if (inputs.iters.value) inputs.epochs.value = inputs.min_steps.value = ""; });
+  inputs.epochs.addEventListener("input", () => { if (inputs.epochs.value) inputs.iters.value = inputs.min_steps.value = ""; });
   const defaultsNote = h("p", { class: "muted small" }, "Choose a base model to see its recommended settings.");
   const loadDefaults = () => guarded(async () => {
     if (!modelSelect.value) return;

@@ -232,6 +232,7 @@ def test_generated_train_options(tmp_path_factory, monkeypatch, capsys, tiny_set
     """Every generated option set gets through to the settings the run would use (resolved
     against the real data folder; the training itself is replaced), or is one error line."""
     from mlxmed.cli import train as train_command
+
     from mlxmed.errors import MlxmedError
     from mlxmed.training.settings import resolve_settings
 

@@ -54,7 +54,7 @@ def demo(question: str) -> None:
                   highlight=False)
 
     console.rule(f"[bold]3. fine-tune on {demo_lib.DEMO_TRAIN_SUBSET} notes "
-                 "(LoRA, the model's default settings)")
+                 "(LoRA, the model's default settings, 100 steps)")
     with TrainDisplay() as display:
         result = demo_lib.train_demo(model_dir, data, display)
 

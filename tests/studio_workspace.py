@@ -98,7 +98,8 @@ def write_report_and_curve(root: Path, rows: list[dict]) -> None:
     write_report(report, root / "reports" / "first")
     curve = {"task": str(root / "task.yaml"), "sizes": [0, 16, 32], "seeds": 1,
              "rows": [{"n": 0, "mean": 0.3, "sd": 0.0, "runs": 1, "metric": "macro_f1"},
-                      {"n": 16, "mean": 0.45, "sd": 0.0, "runs": 1, "metric": "macro_f1"},
+                      {"n": 16, "mean": 0.45, "sd": 0.0, "runs": 1, "metric": "macro_f1",
+                       "baselines": {"majority": 0.25, "tfidf_logreg": 0.5}},
                       {"n": 32, "mean": 0.6, "sd": 0.0, "runs": 1, "metric": "macro_f1"}],
              "points": []}
     (root / "curves" / "first").mkdir(parents=True)

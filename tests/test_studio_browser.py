@@ -278,6 +278,8 @@ def test_the_reports_open_in_the_page(page, server):
     shot(page, "report")
     page.select_option("#report", "curves/first")
     expect(page.locator("#curve-table tbody tr")).to_have_count(3)
+    expect(page.locator("#curve-table thead")).to_contain_text("TF-IDF + LR")
+    expect(page.locator("#curve-table tbody tr").nth(1)).to_contain_text("0.500")
     expect(page.locator("#report-view svg.chart circle")).to_have_count(2)
     shot(page, "curve")
 

@@ -36,14 +36,21 @@ function showReport(shown, item) {
   replace(shown, h("p", { class: "muted small" }, "The report as `mlxmed evaluate` wrote it: ", h("span", { class: "path" }, `${item.path}/report.html`)), frame);
 }
 
+const BASELINES = { majority: "majority label", tfidf_logreg: "TF-IDF + LR", all_null: "all null", most_frequent: "most frequent" };
+
 async function showCurve(shown, item) {
   const curve = await get("/api/curve", { path: item.path });
   const metric = curve.rows.length ? curve.rows[0].metric : "score";
+  // classic baselines trained on the same notes (curves written before they existed have none)
+  const names = [...new Set(curve.rows.flatMap((row) => Object.keys(row.baselines || {})))];
   replace(shown,
     h("div", { class: "charts" }, curveChart(curve.rows, metric)),
     h("table", { id: "curve-table" },
-      h("thead", {}, h("tr", {}, h("th", {}, "training notes (N)"), h("th", {}, `mean ${metric}`), h("th", {}, "sd"), h("th", {}, "runs"))),
+      h("thead", {}, h("tr", {}, h("th", {}, "training notes (N)"), h("th", {}, `mean ${metric}`), h("th", {}, "sd"), h("th", {}, "runs"),
+        names.map((name) => h("th", {}, BASELINES[name] || name)))),
       h("tbody", {}, curve.rows.map((row) => h("tr", {},
         h("td", {}, row.n === 0 ? "0 (zero-shot)" : String(row.n)), h("td", {}, number(row.mean)),
-        h("td", {}, number(row.sd)), h("td", {}, String(row.runs)))))));
+        h("td", {}, number(row.sd)), h("td", {}, String(row.runs)),
+        names.map((name) => h("td", {}, row.baselines && name in row.baselines ? number(row.baselines[name]) : "")))))),
+    names.length ? h("p", { class: "muted small" }, "Baselines are trained on the same notes and scored on the same test split: fine-tuning is worth it where it beats them.") : null);
 }

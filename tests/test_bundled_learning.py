@@ -52,7 +52,8 @@ def test_fine_tuning_beats_zero_shot_on_the_test_split(learned_run, bundled_mlx)
     # the classic baseline on the same 100 notes (whole notes, no focus), for the record
     tfidf = baselines(task, PreparedData.open(root / "data"), 100)["tfidf_logreg"]
     print(f"{result.history[-1]['step']} steps, best at {result.best_step}; validation loss "
-          f"{losses[0]:.3f} (zero-shot) -> {min(losses):.3f}; test macro-F1 on {len(test)} notes: zero-shot {zero_shot:.3f}, "
+          f"{losses[0]:.3f} (zero-shot) -> {min(losses):.3f}; test macro-F1 on {len(test)} "
+          f"notes: zero-shot {zero_shot:.3f}, "
           f"fine-tuned {tuned:.3f} (the majority label for every note: "
           f"{majority['macro_f1']:.3f}; TF-IDF + logistic regression: {tfidf['macro_f1']:.3f})")
     assert min(losses) < losses[0]

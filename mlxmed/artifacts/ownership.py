@@ -88,14 +88,31 @@ def output_marker(path: Path) -> Path:
     return path.with_name(f".{path.name}.mlxmed.json")
 
 
-def mark_extraction_output(path: Path) -> None:
-    """Record that mlxmed created ``path`` (called right after creating it)."""
+def mark_extraction_output(path: Path, inode: int | None = None) -> None:
+    """Record that mlxmed created ``path`` (the file with ``inode``, by default the one there)."""
     from mlxmed.atomic import write_text
 
-    stat = path.stat()
+    inode = path.stat().st_ino if inode is None else inode
     write_text(output_marker(path), json.dumps({"written_by": "mlxmed extract",
-                                                "file": path.name, "inode": stat.st_ino})
-               + "\n")
+                                                "file": path.name, "inode": inode}) + "\n")
+
+
+def create_marked_output(path: Path, first_line: bytes) -> None:
+    """Create the extraction output ``path`` holding ``first_line`` (its header), marked as
+    mlxmed's before it appears under its name: a kill at any moment leaves either no output
+    or a marked one (a temporary file keeps its inode when renamed)."""
+    import os
+
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.new")
+    try:
+        with temporary.open("xb") as handle:
+            handle.write(first_line)
+            handle.flush()
+            os.fsync(handle.fileno())
+        mark_extraction_output(path, temporary.stat().st_ino)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def is_marked_extraction_output(path: Path) -> bool:

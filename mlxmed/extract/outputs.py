@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mlxmed.artifacts.ownership import (
+    create_marked_output,
     is_extraction_output,
     is_marked_extraction_output,
-    mark_extraction_output,
 )
 from mlxmed.errors import MlxmedError
 from mlxmed.tasks import format_json
@@ -29,14 +29,12 @@ class RowWriter:
         self.jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
         if path.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
             raise MlxmedError(f"{path}: the output must be a .csv or .jsonl file")
-        new = not path.exists() or path.stat().st_size == 0
-        if not new:
+        if path.exists() and path.stat().st_size > 0:
             self.check_columns(path, columns)
+        else:
+            header = b"" if self.jsonl else self._csv_line(columns).encode("utf-8")
+            create_marked_output(path, header)
         self.handle = path.open("ab", buffering=0)  # unbuffered: a row is on disk or not
-        if new:
-            mark_extraction_output(path)
-        if new and not self.jsonl:
-            self._write_line(self._csv_line(columns))
 
     @staticmethod
     def check_columns(path: Path, columns: list[str]) -> None:

@@ -58,6 +58,8 @@ def test_fine_tuning_beats_zero_shot_on_the_test_split(learned_run, bundled_mlx)
           f"{majority['macro_f1']:.3f}; TF-IDF + logistic regression: {tfidf['macro_f1']:.3f})")
     assert min(losses) < losses[0]
     assert tuned > zero_shot and tuned > majority["macro_f1"] + 0.03
+    # measured 0.409 against TF-IDF's 0.291 (the classic baseline reads the whole note)
+    assert tuned > tfidf["macro_f1"]
 
 
 def test_quantized_exports_agree_with_mlx_on_the_validation_split(learned_run):

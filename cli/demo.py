@@ -36,8 +36,9 @@ def demo(question: str) -> None:
     convert -> data -> a short LoRA training -> export to GGUF -> extract the test notes ->
     evaluate, next to the zero-shot base model. No download, no network.
 
-    The training is deliberately short (a few minutes on a laptop CPU): it shows the pipeline,
-    not the accuracy a full `mlxmed train` reaches.
+    The training is shorter than the default (100 steps, not at least 200; about half an hour
+    on a 2-core CPU, minutes on a Mac's GPU): it shows the pipeline, not the accuracy a full
+    `mlxmed train` reaches.
     """
     started = time.perf_counter()
     console.rule("[bold]1. convert the bundled model")

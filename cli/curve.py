@@ -12,6 +12,7 @@ from rich.table import Table
 from mlxmed.artifacts import PreparedData
 from mlxmed.curve import run_curve
 from mlxmed.data import parse_sizes
+from mlxmed.evaluate.baselines import TITLES as BASELINE_TITLES
 from mlxmed.models.hub import resolve_model_dir
 from mlxmed.tasks import load_task
 from mlxmed.training import TrainSettings
@@ -35,10 +36,6 @@ class CurveDisplay(TrainDisplay):
                           f"{event['value']:.3f}[/]", highlight=False)
         elif kind not in ("test_progress",):
             super().__call__(event)
-
-
-BASELINE_TITLES = {"majority": "majority label", "tfidf_logreg": "TF-IDF + LR",
-                   "all_null": "all null", "most_frequent": "most frequent"}
 
 
 @click.command("curve")

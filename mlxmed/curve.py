@@ -21,6 +21,7 @@ from mlxmed.artifacts import ModelDir, PreparedData, Run
 from mlxmed.artifacts.ownership import JOB_FILE, folder_files, refuse_input_as_output
 from mlxmed.atomic import atomic_file, write_text
 from mlxmed.errors import MlxmedError
+from mlxmed.evaluate.baselines import TITLES as BASELINE_TITLES
 from mlxmed.evaluate.baselines import baselines
 from mlxmed.inference.mlx_predictor import evaluate_chats
 from mlxmed.tasks import Task, task_file
@@ -178,13 +179,11 @@ def plot_curve(rows: list[dict], path: Path) -> None:
                       label="fine-tuned (LoRA)")
     if zero:
         axis.axhline(zero["mean"], linestyle="--", color="grey", label="zero-shot")
-    for name, text, style in (("tfidf_logreg", "TF-IDF + logistic regression", "s:"),
-                              ("majority", "majority label", "x:"),
-                              ("most_frequent", "most frequent values", "s:")):
+    for name, title in BASELINE_TITLES.items():
         points = [(r["n"], r["baselines"][name]) for r in trained
                   if name in r.get("baselines", {})]
         if points:
-            axis.plot(*zip(*points, strict=True), style, label=text)
+            axis.plot(*zip(*points, strict=True), ":", marker="s", label=title)
     metric = rows[0]["metric"] if rows else "score"
     axis.set_xlabel("training notes (N)")
     axis.set_ylabel(f"test {metric}")

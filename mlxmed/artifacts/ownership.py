@@ -88,31 +88,26 @@ def output_marker(path: Path) -> Path:
     return path.with_name(f".{path.name}.mlxmed.json")
 
 
-def mark_extraction_output(path: Path, inode: int | None = None) -> None:
-    """Record that mlxmed created ``path`` (the file with ``inode``, by default the one there)."""
+def mark_extraction_output(path: Path, inode: int) -> None:
+    """Record that mlxmed created ``path``, the file with ``inode``. Called before the file
+    is renamed into place (a renamed file keeps its inode), so a kill at any moment leaves
+    either no output or a marked one."""
     from mlxmed.atomic import write_text
 
-    inode = path.stat().st_ino if inode is None else inode
     write_text(output_marker(path), json.dumps({"written_by": "mlxmed extract",
                                                 "file": path.name, "inode": inode}) + "\n")
 
 
 def create_marked_output(path: Path, first_line: bytes) -> None:
     """Create the extraction output ``path`` holding ``first_line`` (its header), marked as
-    mlxmed's before it appears under its name: a kill at any moment leaves either no output
-    or a marked one (a temporary file keeps its inode when renamed)."""
+    mlxmed's before it appears under its name."""
     import os
 
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.new")
-    try:
-        with temporary.open("xb") as handle:
-            handle.write(first_line)
-            handle.flush()
-            os.fsync(handle.fileno())
-        mark_extraction_output(path, temporary.stat().st_ino)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    from mlxmed.atomic import atomic_file
+
+    with atomic_file(path, "wb") as handle:
+        handle.write(first_line)
+        mark_extraction_output(path, os.fstat(handle.fileno()).st_ino)
 
 
 def is_marked_extraction_output(path: Path) -> bool:

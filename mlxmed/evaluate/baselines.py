@@ -17,6 +17,9 @@ from mlxmed.errors import MlxmedError
 from mlxmed.tasks import Task
 
 TFIDF_C = 10.0  # weak regularisation: a few hundred notes, many n-grams
+# how each baseline is called in tables and plots
+TITLES = {"majority": "majority label", "tfidf_logreg": "TF-IDF + logistic regression",
+          "all_null": "every field null", "most_frequent": "most frequent values"}
 
 
 def baselines(task: Task, data: PreparedData, size: int | None = None) -> dict[str, dict]:

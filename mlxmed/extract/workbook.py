@@ -151,4 +151,4 @@ def journal_from_workbook(out: Path, journal: Path) -> None:
     with atomic_path(journal) as tmp, tmp.open("w", encoding="utf-8") as handle:
         for row in workbook_rows(out):
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    mark_extraction_output(journal)
+        mark_extraction_output(journal, tmp.stat().st_ino)  # marked before it is in place

@@ -362,3 +362,40 @@ def test_default_budget_never_shrinks_below_min_steps_and_a_chosen_one_is_kept(t
     assert raised.iters == 50 and raised.min_steps == 50
     per_epoch = resolve_settings(TrainSettings(evals_per_epoch=2), model, task, n_train=50)
     assert per_epoch.steps_per_eval == 6
+
+
+class FakeGroup:
+    """The two methods of an ``mx.distributed`` group that batching uses."""
+
+    def __init__(self, rank: int, size: int) -> None:
+        self._rank, self._size = rank, size
+
+    def rank(self) -> int:
+        return self._rank
+
+    def size(self) -> int:
+        return self._size
+
+
+def test_each_process_builds_its_stride_of_the_same_global_batches(tiny_setup):
+    root, model_dir = tiny_setup
+    chats = read_chats(root / "data" / "train.jsonl")
+    dataset = TokenizedDataset(chats, ChatTokenizer(model_dir), 512)
+
+    def rows(group, count=3):
+        batches = iterate_batches(dataset, 4, 512, loop=True, seed=5, comm_group=group,
+                                  balance=True)
+        out = []
+        for _ in range(count):
+            tokens, lengths = next(batches)[:2]
+            out.append(sorted(tuple(np.array(tokens)[r, : int(np.array(lengths)[r, 1])])
+                              for r in range(tokens.shape[0])))
+        return out
+
+    whole = rows(None)
+    halves = [rows(FakeGroup(rank, 2)) for rank in (0, 1)]
+    for step, batch in enumerate(whole):
+        assert len(halves[0][step]) == len(halves[1][step]) == 2
+        assert sorted(halves[0][step] + halves[1][step]) == batch
+    with pytest.raises(MlxmedError, match="multiple of 3"):
+        next(iterate_batches(dataset, 4, 512, comm_group=FakeGroup(0, 3)))

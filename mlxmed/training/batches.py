@@ -88,12 +88,20 @@ def iterate_batches(dataset, batch_size: int, max_seq_length: int, loop: bool = 
     Similar lengths share a batch (little padding); the answer positions are the last W
     target positions of each row, W being the longest answer in the batch. The first ``skip``
     batches are drawn but not built (a resumed run continues the same sequence).
+
+    With a ``comm_group`` of several processes (``mx.distributed``, passed by mlx-lm's loop),
+    every process draws the same global batches and builds only its stride of each one
+    (rows rank, rank + size, ...), so together they train exactly the one-process batches.
     """
     import mlx.core as mx
 
     if len(dataset) < batch_size:
         raise MlxmedError(f"need at least {batch_size} training notes for batch size "
                           f"{batch_size}; lower --batch-size")
+    rank, size = (comm_group.rank(), comm_group.size()) if comm_group is not None else (0, 1)
+    if batch_size % size:
+        raise MlxmedError(f"batch size {batch_size} does not split over {size} processes; "
+                          f"use a --batch-size that is a multiple of {size}")
     rng = np.random.default_rng(seed)
     everywhere = shared_prefix_length(dataset.items) if trunk is not None else 0
     while True:
@@ -101,7 +109,7 @@ def iterate_batches(dataset, batch_size: int, max_seq_length: int, loop: bool = 
             if skip > 0:
                 skip -= 1
                 continue
-            rows = [dataset[i] for i in batch]
+            rows = [dataset[i] for i in batch[rank::size]]
             # round shapes up so the compiled step is reused instead of recompiled per batch
             longest = 1 + PAD_TO * math.ceil(max(len(ids) for ids, _ in rows) / PAD_TO)
             width = 4 * math.ceil(max(len(ids) - offset for ids, offset in rows) / 4)

@@ -387,9 +387,9 @@ def test_each_process_builds_its_stride_of_the_same_global_batches(tiny_setup):
                                   balance=True)
         out = []
         for _ in range(count):
-            tokens, lengths = next(batches)[:2]
-            out.append(sorted(tuple(np.array(tokens)[r, : int(np.array(lengths)[r, 1])])
-                              for r in range(tokens.shape[0])))
+            tokens, lengths = (np.array(array) for array in next(batches)[:2])
+            out.append(sorted(tuple(row[: int(length)])
+                              for row, length in zip(tokens, lengths[:, 1], strict=True)))
         return out
 
     whole = rows(None)

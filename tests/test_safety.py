@@ -14,7 +14,6 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -398,20 +397,28 @@ def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
     bomb = tmp_path / "task.yaml"
     bomb.write_text("\n".join(lines) + "\n")
     assert bomb.stat().st_size < 1024
-    started = time.monotonic()
     with pytest.raises(MlxmedError, match="aliases .* are not allowed"):
         load_task(bomb)
-    assert time.monotonic() - started < 2
 
 
 def test_a_looping_chat_template_stops_with_a_clear_error():
-    from mlxmed.models.chat_template import render_chat
-
+    # in a child process, so code without the limit fails here instead of hanging the suite
     looping = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
-    started = time.monotonic()
-    with pytest.raises(MlxmedError, match="does not finish"):
-        render_chat(looping, [{"role": "user", "content": "hi"}])
-    assert time.monotonic() - started < 10
+    script = ("import sys\n"
+              "from mlxmed.errors import MlxmedError\n"
+              "from mlxmed.models.chat_template import render_chat\n"
+              "try:\n"
+              "    render_chat(sys.argv[1], [{'role': 'user', 'content': 'hi'}])\n"
+              "except MlxmedError as exc:\n"
+              "    print(exc)\n"
+              "    sys.exit(1)\n")
+    try:
+        done = subprocess.run([sys.executable, "-c", script, looping], capture_output=True,
+                              text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.fail("rendering a looping chat template did not stop")
+    assert done.returncode == 1, done.stderr
+    assert "does not finish" in done.stdout
 
 
 @pytest.mark.parametrize("option", [["--limit", "-1"], ["--limit", "0"], ["--threads", "0"],

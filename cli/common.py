@@ -12,7 +12,7 @@ from mlxmed.errors import MlxmedError, os_error_line
 
 console = Console()
 
-__all__ = ["POSITIVE", "console", "err_console", "esc", "fail", "run_safely"]
+__all__ = ["POSITIVE", "argv_without", "console", "err_console", "esc", "fail", "run_safely"]
 
 class _Positive(click.FloatRange):
     """A finite number above zero (learning rate, epochs, alpha): ``nan``/``inf`` refused."""
@@ -25,6 +25,19 @@ class _Positive(click.FloatRange):
 
 
 POSITIVE = _Positive(min=0, min_open=True)
+
+
+def argv_without(option: str, argv: list[str]) -> list[str]:
+    """``argv`` without ``option`` and its value (``--hosts H`` or ``--hosts=H``)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == option:
+            skip = True
+        elif not arg.startswith(option + "="):
+            kept.append(arg)
+    return kept
 
 
 def esc(value: object) -> str:

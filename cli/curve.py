@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
-from mlxmed.cli.common import POSITIVE, console, esc
+from mlxmed.cli.common import POSITIVE, argv_without, console, esc
 from mlxmed.cli.train import TrainDisplay
 from rich.table import Table
 
 from mlxmed.artifacts import PreparedData
 from mlxmed.curve import run_curve
 from mlxmed.data import parse_sizes
+from mlxmed.errors import MlxmedError
 from mlxmed.evaluate.baselines import TITLES as BASELINE_TITLES
 from mlxmed.models.hub import resolve_model_dir
 from mlxmed.tasks import load_task
 from mlxmed.training import TrainSettings
+from mlxmed.training.distributed import read_hostfile, run_on_hosts, secondary
 
 
 class CurveDisplay(TrainDisplay):
@@ -61,8 +64,11 @@ class CurveDisplay(TrainDisplay):
               "square root of its count (rare labels are seen much more often).")
 @click.option("--val-limit", type=click.IntRange(min=1), default=100, show_default=True,
               help="Validation notes scored at each evaluation.")
+@click.option("--hosts", "hostfile", type=click.Path(dir_okay=False, exists=True,
+              path_type=Path), help="Train each point on several machines (or processes): an "
+              "MLX hostfile (JSON); see the README, 'More than one machine'.")
 def curve(task: Path, model: str, data_dir: Path, sizes: str, seeds: int, out: Path,
-          **options) -> None:
+          hostfile: Path | None, **options) -> None:
     """Reproduce the study's learning curve on your data: train on N = 25, 50, 100, ... notes
     (nested subsets from `mlxmed data`) and score each model on the same test split, next to
     the zero-shot baseline (N = 0). A finished point is never recomputed: run it again to
@@ -73,6 +79,21 @@ def curve(task: Path, model: str, data_dir: Path, sizes: str, seeds: int, out: P
     """
     model_dir = resolve_model_dir(model)
     settings = TrainSettings(**{k: v for k, v in options.items() if v is not None})
+    if hostfile is not None:
+        read_hostfile(hostfile)  # a broken hostfile: one line, before anything starts
+        console.print(f"Starting one process per host of {esc(hostfile)} (MLX's launcher)",
+                      highlight=False)
+        written = out / "curve.json"
+        before = written.stat().st_mtime_ns if written.is_file() else None
+        run_on_hosts(hostfile, argv_without("--hosts", sys.argv[1:]))
+        if not written.is_file() or written.stat().st_mtime_ns == before:
+            raise MlxmedError(f"the distributed curve did not finish (no {out / 'curve.json'}; "
+                              "see the messages above); run the same command again to resume")
+        return
+    if secondary():  # another process of a distributed curve: rank 0 reports and writes
+        run_curve(load_task(task), model_dir, PreparedData.open(data_dir), out,
+                  parse_sizes(sizes, allow_zero=True), seeds, settings)
+        return
     with CurveDisplay() as display:
         result = run_curve(load_task(task), model_dir, PreparedData.open(data_dir), out,
                            parse_sizes(sizes, allow_zero=True), seeds, settings, display)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
-from mlxmed.cli.common import POSITIVE, console, esc
+from mlxmed.cli.common import POSITIVE, argv_without, console, esc
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from mlxmed.artifacts import PreparedData
+from mlxmed.artifacts import PreparedData, Run
+from mlxmed.errors import MlxmedError
 from mlxmed.models.hub import resolve_model_dir
 from mlxmed.tasks import load_task
 from mlxmed.training import TrainSettings, train
+from mlxmed.training.distributed import read_hostfile, run_on_hosts, secondary
 
 
 class TrainDisplay:
@@ -118,8 +121,12 @@ class TrainDisplay:
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run in --out from its last checkpoint.")
+@click.option("--hosts", "hostfile", type=click.Path(dir_okay=False, exists=True,
+              path_type=Path), help="Train on several machines (or processes) at once: an MLX "
+              "hostfile (JSON) for `mlx.launch`; see the README, 'More than one machine'.")
 def train_command(task: Path, model: str, data_dir: Path, out: Path | None,
-                  train_file: Path | None, resume: bool, **options) -> None:
+                  train_file: Path | None, resume: bool, hostfile: Path | None,
+                  **options) -> None:
     """Fine-tune a converted model on the notes prepared by `mlxmed data`.
 
     LoRA on a float model, QLoRA on a 4-bit one (`mlxmed convert MODEL -q 4`). The prompt is
@@ -131,7 +138,22 @@ def train_command(task: Path, model: str, data_dir: Path, out: Path | None,
     """
     model_dir = resolve_model_dir(model)
     run_dir = out or Path("runs") / f"{task.stem}-{model_dir.name}"
+    if hostfile is not None:
+        if not resume:
+            Run.check_new(run_dir)  # the same refusal as each process's, before starting them
+        elif Run.exists(run_dir) and Run.open(run_dir).finished:
+            raise MlxmedError(f"{run_dir}: this run already finished; nothing to resume")
+        read_hostfile(hostfile)  # a broken hostfile: one line, before anything starts
+        console.print(f"Starting one training process per host of {esc(hostfile)} "
+                      "(MLX's launcher)", highlight=False)
+        run_on_hosts(hostfile, argv_without("--hosts", sys.argv[1:]))
+        check_finished(run_dir)
+        return
     settings = TrainSettings(**{k: v for k, v in options.items() if v is not None})
+    if secondary():  # another process of a distributed run: rank 0 reports
+        train(load_task(task), model_dir, PreparedData.open(data_dir), run_dir, settings,
+              train_file=train_file, resume=resume)
+        return
     with TrainDisplay() as display:
         try:
             result = train(load_task(task), model_dir, PreparedData.open(data_dir), run_dir,
@@ -147,3 +169,15 @@ def train_command(task: Path, model: str, data_dir: Path, out: Path | None,
     console.print(f"[green]{result.status}[/]: best validation metric {best} at step "
                   f"{result.best_step} (zero-shot {zero}); run saved in {esc(result.run_dir)}",
                   highlight=False)
+
+
+def check_finished(run_dir: Path) -> None:
+    """After a distributed run (MLX's launcher exits 0 whatever happened): fail unless rank 0's
+    run here finished."""
+    if not Run.exists(run_dir):
+        raise MlxmedError(f"the distributed run wrote no run in {run_dir} (see the messages "
+                          "above; rank 0 writes the run on the hostfile's first host)")
+    status = Run.open(run_dir).record.status
+    if status not in ("finished", "early_stopped"):
+        raise MlxmedError(f"the distributed run in {run_dir} stopped ({status}); see the "
+                          "messages above, then run the same command with --resume")

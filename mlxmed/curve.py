@@ -4,6 +4,9 @@ N = 0 is the zero-shot baseline (the same prompt, no adapter); every other N tra
 nested learning-curve subset ``subsets/train_N.jsonl`` written by `mlxmed data` and is scored
 on the same test split. Each finished point is stored on its own, so an interrupted curve
 resumes where it stopped (an interrupted training run continues from its last checkpoint).
+
+Under MLX's launcher every process runs the curve: they train each point together, and rank 0
+decides what is left to do, scores the test split and writes the curve.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from mlxmed.evaluate.baselines import baselines
 from mlxmed.inference.mlx_predictor import evaluate_chats
 from mlxmed.tasks import Task, task_file
 from mlxmed.training import TrainSettings, resolve_settings, train
+from mlxmed.training.distributed import Processes, broadcast_json, processes
 
 Event = Callable[[dict], None]
 
@@ -36,23 +40,29 @@ def point_path(out_dir: Path, size: int, seed: int) -> Path:
 
 def run_point(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: Path, size: int,
               seed: int, settings: TrainSettings, on_event: Event,
-              store: TrunkStore | None = None) -> dict:
+              store: TrunkStore | None = None, procs: Processes | None = None) -> dict:
     """Train (unless N = 0) and score one point of the curve on the test split. A point whose
     run was interrupted continues that run."""
+    procs = procs or Processes(None, 0, 1)
     test_chats = data.chats("test")
     adapter = None
     point: dict = {"n": size, "seed": seed}
     if size > 0:
         data.subset(size)  # a clear error when the subset is missing
         run_dir = out_dir / "runs" / f"n{size}-seed{seed}"
-        if Run.exists(run_dir) and Run.open(run_dir).finished:
-            run = Run.open(run_dir)
-            best_step, status = run.record.best_step, run.record.status
+        existing = Run.exists(run_dir) if procs.primary else None
+        finished = broadcast_json(existing and Run.open(run_dir).finished, procs)
+        if finished:
+            run = Run.open(run_dir) if procs.primary else None
+            best_step, status = (run.record.best_step, run.record.status) if run else (None, "")
         else:
             result = train(task, model_dir, data, run_dir, replace(settings, seed=seed),
                            train_file=data.subset_path(size), on_event=on_event,
-                           resume=Run.exists(run_dir), trunk_store=store)
+                           resume=bool(broadcast_json(existing, procs)), trunk_store=store)
             best_step, status = result.best_step, result.status
+    if not procs.primary:
+        return point  # rank 0 scores the test split and writes the point
+    if size > 0:
         adapter = Run.open(run_dir).best_adapter
         point.update(run_dir=str(run_dir), best_step=best_step, status=status)
     on_event({"type": "testing", "n": size, "seed": seed, "notes": len(test_chats)})
@@ -105,17 +115,21 @@ def run_curve(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: str 
     The runs share one store of frozen-trunk outputs (the subsets are nested and every point
     is scored on the same test split), freed when the curve is done."""
     out_dir = Path(out_dir)
-    refuse_input_as_output(out_dir, [data.path, task_file(task), model_dir.path])
-    check_curve_folder(out_dir)
+    procs = processes()
+    if procs.primary:
+        refuse_input_as_output(out_dir, [data.path, task_file(task), model_dir.path])
+        check_curve_folder(out_dir)
     data.check_for(task)  # the zero-shot point trains nothing
     settings = settings or TrainSettings()
     on_event = on_event or (lambda event: None)
     store = TrunkStore()
     try:
         points = _points(task, model_dir, data, out_dir, sizes, seeds, settings, on_event,
-                         store)
+                         store, procs)
     finally:
         store.clear()
+    if not procs.primary:
+        return {}
     rows = summarise(points)
     classic = classic_baselines(task, data, sizes)
     for row in rows:
@@ -148,18 +162,18 @@ def classic_baselines(task: Task, data: PreparedData, sizes: list[int]) -> list[
 
 def _points(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: Path,
             sizes: list[int], seeds: int, settings: TrainSettings, on_event: Event,
-            store: TrunkStore) -> list[dict]:
+            store: TrunkStore, procs: Processes) -> list[dict]:
     points = []
     for size in sorted(set(sizes)):
         for seed in range(seeds if size > 0 else 1):
             done = point_path(out_dir, size, seed)
-            if done.is_file():
-                point = json.loads(done.read_text(encoding="utf-8"))
+            if broadcast_json(done.is_file() if procs.primary else None, procs):
+                point = json.loads(done.read_text(encoding="utf-8")) if procs.primary else {}
                 on_event({"type": "point_reused", **point})
             else:
                 on_event({"type": "point_start", "n": size, "seed": seed})
                 point = run_point(task, model_dir, data, out_dir, size, seed, settings,
-                                  on_event, store)
+                                  on_event, store, procs)
                 on_event({"type": "point_done", **point})
             points.append(point)
     return points

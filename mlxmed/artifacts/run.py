@@ -113,6 +113,15 @@ class Run:
 
     def __init__(self, path: str | Path, record: RunRecord) -> None:
         self.path, self.record = Path(path), record
+        self.writable = True
+
+    @classmethod
+    def detached(cls, path: str | Path, record: RunRecord) -> Run:
+        """A run kept in memory only: what the other processes of a distributed run hold
+        (rank 0 writes the folder)."""
+        run = cls(path, record)
+        run.writable = False
+        return run
 
     # ----- opening and creating ------------------------------------------------------------
     @classmethod
@@ -215,11 +224,15 @@ class Run:
     def save(self) -> None:
         """Write ``run.json`` atomically."""
         self.record.updated_at = datetime.now(UTC).isoformat(timespec="seconds")
+        if not self.writable:
+            return
         write_text(self.path / RECORD, json.dumps(self.record.to_dict(), indent=2) + "\n")
 
     def log(self, entry: dict[str, Any]) -> None:
         """Add one report to the history, ``metrics.jsonl`` and ``run.json``."""
         self.record.history.append(entry)
+        if not self.writable:
+            return
         with (self.path / METRICS).open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry) + "\n")
             handle.flush()
@@ -227,6 +240,8 @@ class Run:
 
     def rewrite_metrics(self) -> None:
         """``metrics.jsonl`` from the history (a resumed run drops the steps it redoes)."""
+        if not self.writable:
+            return
         write_text(self.path / METRICS, "".join(json.dumps(entry) + "\n"
                                                 for entry in self.record.history))
         self.save()

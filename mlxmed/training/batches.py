@@ -77,9 +77,9 @@ def iterate_batches(dataset, batch_size: int, max_seq_length: int, loop: bool = 
                     seed: int | None = None, comm_group=None,
                     share_prefix: bool = True, trunk=None,
                     balance: bool = False, skip: int = 0) -> Iterator[tuple]:
-    """Length-bucketed batches: (tokens, [prompt length, length], answer positions, mask,
-    prefix), where ``prefix`` is an empty array whose length says how many leading tokens all
-    rows share (computed once per batch by :func:`answer_loss`).
+    """Length-bucketed batches: (tokens, [prompt length, length], answer positions, answer
+    weights, prefix), where ``prefix`` is an empty array whose length says how many leading
+    tokens all rows share (computed once per batch by :func:`answer_loss`).
 
     With a ``trunk`` (:class:`mlxmed.accel.trunk.FrozenTrunk`), ``prefix`` is instead the trunk
     states of the prompt start every note shares, and a sixth item holds the trunk states of
@@ -110,6 +110,11 @@ def iterate_batches(dataset, batch_size: int, max_seq_length: int, loop: bool = 
                 skip -= 1
                 continue
             rows = [dataset[i] for i in batch[rank::size]]
+            # each answer token weighs 1 / (answer tokens of the whole global batch), times the
+            # number of processes whose gradients mlx-lm averages: the processes together
+            # train exactly the one-process loss, whatever each one's share of the tokens
+            weight = size / sum(len(ids) - offset for ids, offset in map(dataset.__getitem__,
+                                                                         batch))
             # round shapes up so the compiled step is reused instead of recompiled per batch
             longest = 1 + PAD_TO * math.ceil(max(len(ids) for ids, _ in rows) / PAD_TO)
             width = 4 * math.ceil(max(len(ids) - offset for ids, offset in rows) / 4)
@@ -125,7 +130,7 @@ def iterate_batches(dataset, batch_size: int, max_seq_length: int, loop: bool = 
                 positions[row] = np.clip(wanted, 0, None)
                 if loop:  # training batches only: validation batches are not trained on
                     dataset.tokens_drawn += len(ids)
-                mask[row] = wanted >= offset - 1
+                mask[row] = (wanted >= offset - 1) * weight
             arrays = (mx.array(tokens), mx.array(lengths), mx.array(positions), mx.array(mask))
             if trunk is not None and everywhere > 0:
                 yield *arrays, *trunk_inputs(trunk, rows, everywhere, longest - 1)

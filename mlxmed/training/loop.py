@@ -37,6 +37,7 @@ from mlxmed.errors import MlxmedError
 from mlxmed.tasks import Task, task_file
 from mlxmed.training.batches import TokenizedDataset, iterate_batches, shared_prefix_length
 from mlxmed.training.checkpoint import load_checkpoint, save_adapter
+from mlxmed.training.distributed import broadcast_json, broadcast_parameters, processes
 from mlxmed.training.loss import answer_loss
 from mlxmed.training.monitor import (
     EarlyStop,
@@ -77,6 +78,10 @@ def train(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: str | Pa
     same settings and the same batch order as an uninterrupted run. ``trunk_store`` keeps the
     frozen layers' outputs for later runs on the same notes (a learning curve); without one,
     the run keeps its own and frees it at the end.
+
+    Started by MLX's launcher on several processes (``mx.distributed``), the processes share
+    each batch and only rank 0 writes the run folder; the data and the model must be at the
+    same paths on every host.
     """
     import mlx.core as mx
     import mlx.optimizers as optim
@@ -87,12 +92,17 @@ def train(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: str | Pa
 
     on_event = on_event or (lambda event: None)
     run_dir = Path(out_dir)
+    procs = processes()
     refuse_input_as_output(run_dir, [data.path, train_file, task_file(task), model_dir.path])
     data.check_for(task)
-    previous = _previous_run(run_dir, resume, task)
-    if previous:
-        settings = TrainSettings.from_resolved(previous.record.hyperparameters)
-        train_file = previous.record.data.train_file
+    # only rank 0 reads (and writes) the run folder; the others get what they need from it
+    previous = _previous_run(run_dir, resume, task) if procs.primary else None
+    start = broadcast_json({"settings": previous.record.hyperparameters,
+                            "train_file": str(previous.record.data.train_file)}
+                           if previous else None, procs)
+    if start:
+        settings = TrainSettings.from_resolved(start["settings"])
+        train_file = start["train_file"]
     settings = settings or TrainSettings()
     train_path = Path(train_file) if train_file else data.chats_path("train")
     train_chats = read_chats(train_path)
@@ -130,15 +140,22 @@ def train(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: str | Pa
         run.record.history = [e for e in run.record.history if e["step"] <= step_offset]
         run.record.status, run.record.resumed_from_step = "running", step_offset
         run.rewrite_metrics()
-    else:
+    elif procs.primary:
         record = _new_record(run_dir, task, model_dir, data, train_path, train_chats,
                              val_chats, val_metric_chats, resolved)
         record.trainable_parameters = int(sum(
             v.size for _, v in tree_flatten(model.trainable_parameters())))
         run = Run.create(run_dir, record)
+    if procs.size > 1:
+        shared = broadcast_json({"record": run.record.to_dict(), "step": step_offset}
+                                if procs.primary else None, procs)
+        if not procs.primary:
+            run = Run.detached(run_dir, RunRecord.from_dict(shared["record"]))
+            step_offset = shared["step"]
+        broadcast_parameters(model, optimizer if step_offset else None, procs)
     monitor = TrainingMonitor(model, task, chat, val_metric_chats, resolved, run, train_set,
-                              on_event, optimizer, step_offset, trunk)
-    if previous:
+                              on_event, optimizer, step_offset, trunk, procs)
+    if step_offset:
         monitor.restore()
     remaining = resolved.iters - step_offset
     args = TrainingArgs(batch_size=resolved.batch_size, iters=remaining + 1,
@@ -151,7 +168,8 @@ def train(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: str | Pa
                         max_seq_length=resolved.max_seq_length,
                         adapter_file=str(run_dir / "adapters" / "mlx_lm_last.safetensors"),
                         grad_checkpoint=resolved.grad_checkpoint)
-    (run_dir / "adapters").mkdir(exist_ok=True)
+    if procs.primary:
+        (run_dir / "adapters").mkdir(exist_ok=True)
     on_event({"type": "start", "resolved": resolved.to_dict(), "train_notes": len(train_chats),
               "resumed_from": step_offset})
 
@@ -180,9 +198,11 @@ def train(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: str | Pa
         # Ctrl-C can land after an update reached the weights but before the loop counted
         # it; the optimizer's own step count always matches the weights it updated
         monitor.current_step = int(optimizer.step.item())
-        save_adapter(model, run.last_adapter, resolved, monitor.current_step, optimizer)
+        if procs.primary:
+            save_adapter(model, run.last_adapter, resolved, monitor.current_step, optimizer)
     finally:
-        (run_dir / "adapters" / "mlx_lm_last.safetensors").unlink(missing_ok=True)
+        if procs.primary:
+            (run_dir / "adapters" / "mlx_lm_last.safetensors").unlink(missing_ok=True)
         run.record.status, run.record.last_step = status, monitor.current_step
         run.record.train_seconds = round(run.record.train_seconds
                                          + time.perf_counter() - started, 1)
@@ -191,8 +211,8 @@ def train(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: str | Pa
             store.clear()
     if status == "interrupted":
         raise KeyboardInterrupt
-    if monitor.best_step is None:  # no evaluation after step 0: keep the final weights
-        save_adapter(model, run.best_adapter, resolved, monitor.current_step)
+    if monitor.best_step is None and procs.primary:  # no evaluation after step 0: keep
+        save_adapter(model, run.best_adapter, resolved, monitor.current_step)  # the last
     return TrainResult(run_dir, status, monitor.best_step, monitor.best, monitor.zero_shot,
                        run.record.history)
 

@@ -8,7 +8,9 @@ from mlxmed.inference.mlx_predictor import hidden_states, project
 
 def answer_loss(model, tokens, lengths, positions, mask, prefix=None, trunk_states=None,
                 split: int = 0):
-    """Cross-entropy on the answer tokens only, projecting only those positions to logits.
+    """Cross-entropy on the answer tokens only, projecting only those positions to logits;
+    ``mask`` holds each answer token's weight (see :func:`iterate_batches`: they sum to 1 over
+    a batch), so the loss is the batch's mean, also when processes share the batch.
 
     The first ``len(prefix)`` tokens, the same in every row, go through the model once and
     their keys/values are shared by the rows (the same result, less work). With
@@ -40,5 +42,5 @@ def answer_loss(model, tokens, lengths, positions, mask, prefix=None, trunk_stat
     logits = project(model, picked)
     wanted = mx.take_along_axis(targets[:, shared:], positions, axis=1)
     losses = nn.losses.cross_entropy(logits, wanted) * mask
-    count = mask.sum()
-    return losses.astype(mx.float32).sum() / count, count
+    count = (mask > 0).sum()
+    return losses.astype(mx.float32).sum(), count

@@ -15,6 +15,7 @@ from mlxmed.seams import patched
 from mlxmed.tasks import Task
 from mlxmed.training.batches import TokenizedDataset
 from mlxmed.training.checkpoint import save_adapter
+from mlxmed.training.distributed import Processes, gather_json, merge_splits, split_for
 from mlxmed.training.settings import ResolvedSettings
 
 Event = Callable[[dict], None]
@@ -34,10 +35,12 @@ class TrainingMonitor:
 
     def __init__(self, model, task: Task, chat: ChatTokenizer, val_chats, settings:
                  ResolvedSettings, run: Run, train_set: TokenizedDataset, on_event: Event,
-                 optimizer=None, step_offset: int = 0, trunk=None):
+                 optimizer=None, step_offset: int = 0, trunk=None,
+                 procs: Processes | None = None):
         self.model, self.task, self.chat, self.trunk = model, task, chat, trunk
         self.optimizer, self.step_offset = optimizer, step_offset
         self.current_step = step_offset
+        self.procs = procs or Processes(None, 0, 1)
         self.val_chats = val_chats
         self.gold = [task.parse_answer(messages[-1]["content"]).value for messages in val_chats]
         self.settings, self.run, self.train_set = settings, run, train_set
@@ -53,7 +56,9 @@ class TrainingMonitor:
 
     def on_train_loss_report(self, info: dict) -> None:
         now = time.perf_counter()
-        tokens = self.train_set.tokens_drawn - self._tokens_at_report
+        # every process's tokens (the callback runs on all of them at the same step)
+        tokens = sum(gather_json(self.train_set.tokens_drawn - self._tokens_at_report,
+                                 self.procs))
         seconds = now - self._time_at_report - self._eval_seconds
         steps = info["iteration"] - self._step_at_report
         self._tokens_at_report, self._time_at_report, self._eval_seconds = (
@@ -75,14 +80,18 @@ class TrainingMonitor:
         self.evals_without_gain = record.evals_without_gain
 
     def evaluate_metric(self) -> dict:
+        """The task metric on the validation notes; several processes each answer their
+        share, and every process scores all the answers (so all take the same decisions)."""
         self.model.eval()
         predictor = MlxPredictor(self.task, self.model, self.chat, trunk=self.trunk)
-        predictions = predict_all(predictor, [m[:-1] for m in self.val_chats],
+        prompts = [m[:-1] for m in self.val_chats]
+        predictions = predict_all(predictor, split_for(prompts, self.procs),
                                   lambda done, total: self.on_event(
                                       {"type": "metric_progress", "done": done,
                                        "total": total}))
         self.model.train()
-        return self.task.metrics(self.gold, [p.value for p in predictions])
+        parts = gather_json([p.value for p in predictions], self.procs)
+        return self.task.metrics(self.gold, merge_splits(parts, len(prompts)))
 
     def on_val_loss_report(self, info: dict) -> None:
         if info["iteration"] == 0 and self.step_offset > 0:
@@ -100,10 +109,11 @@ class TrainingMonitor:
         if improved:
             self.best, self.best_step = metrics["headline"], step
             self.evals_without_gain = 0
-            save_adapter(self.model, self.run.best_adapter, self.settings, step)
+            if self.run.writable:
+                save_adapter(self.model, self.run.best_adapter, self.settings, step)
         elif step > 0:
             self.evals_without_gain += 1
-        if step > 0:
+        if step > 0 and self.run.writable:
             save_adapter(self.model, self.run.last_adapter, self.settings, step, self.optimizer)
         entry["best"] = self.best
         record = self.run.record

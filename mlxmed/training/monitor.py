@@ -101,7 +101,8 @@ class TrainingMonitor:
         metrics = self.evaluate_metric()
         entry = {"type": "eval", "step": step, "val_loss": info["val_loss"],
                  "metric": metrics["headline_name"], "value": metrics["headline"],
-                 "invalid": metrics["invalid"]}
+                 "invalid": metrics["invalid"],
+                 "metric_seconds": round(time.perf_counter() - started, 2)}
         if step == 0:
             self.zero_shot = metrics["headline"]
             entry["zero_shot"] = True

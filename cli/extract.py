@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from mlxmed.cli.common import console, esc
@@ -11,6 +12,21 @@ from rich.table import Table
 
 from mlxmed.extract import run_extract
 from mlxmed.tasks import load_task
+
+if TYPE_CHECKING:
+    from mlxmed.extract.ray_engine import RayEngine
+
+LOCAL_RAY = "local"  # `--ray` without an address: a private Ray on this computer
+
+
+def ray_address(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--ray``'s value: ``local``, ``auto`` or a cluster address (HOST:PORT, ray://HOST:PORT).
+    Anything else is most likely TASK taken as the address (``--ray`` given before it)."""
+    if value is None or value in (LOCAL_RAY, "auto") or ":" in value:
+        return value
+    raise click.BadParameter(f"'{value}' is not a Ray address (auto, HOST:PORT or "
+                             "ray://HOST:PORT); for a Ray on this computer put --ray after "
+                             "TASK and INPUT, or write --ray=local", ctx, param)
 
 
 @click.command("extract")
@@ -24,7 +40,14 @@ from mlxmed.tasks import load_task
 @click.option("--resume", is_flag=True, help="Continue an interrupted run: skip notes "
               "already in --out.")
 @click.option("--threads", type=click.IntRange(1, 256),
-              help="CPU threads (default: physical cores).")
+              help="CPU threads (default: physical cores; with --ray: per worker, default 1).")
+@click.option("--ray", "ray", is_flag=False, flag_value=LOCAL_RAY, default=None,
+              metavar="[ADDRESS]", callback=ray_address,
+              help="Answer the notes on Ray workers (pip install 'mlxmed[cluster]'): alone, a "
+                   "private Ray on this computer; with ADDRESS (auto, HOST:6379, "
+                   "ray://HOST:10001) an existing cluster, which then reads the note text.")
+@click.option("--workers", type=click.IntRange(1, 100_000),
+              help="With --ray: model copies answering at once (default: CPUs / --threads).")
 @click.option("--ctx", "n_ctx", type=click.IntRange(64, 1 << 20),
               help="Context size in tokens (default: the task's max_seq_length + 256).")
 @click.option("--adapter", type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -40,7 +63,8 @@ from mlxmed.tasks import load_task
 def extract_command(task: Path, input_path: Path, model: Path, out: Path, resume: bool,
                     threads: int | None, n_ctx: int | None, adapter: Path | None,
                     limit: int | None, include_text: bool, encoding: str | None,
-                    sheet: str | None, ocr: bool) -> None:
+                    sheet: str | None, ocr: bool, ray: str | None,
+                    workers: int | None) -> None:
     """Answer TASK for every note in INPUT with a GGUF model and write one row per note.
 
     INPUT is a CSV/TSV/JSONL file, an Excel sheet (.xlsx), or a folder of notes (.txt, .pdf,
@@ -50,8 +74,13 @@ def extract_command(task: Path, input_path: Path, model: Path, out: Path, resume
     as they are done (for .xlsx into OUT.rows.jsonl, turned into the workbook at the end);
     after an interruption, run the same command with --resume.
 
+    With --ray, workers of a Ray cluster answer the notes, each with its own copy of the
+    model (the model file must be at the same path on every node); the rows are the same and
+    are written here as they come, in the order they are done.
+
     Example: mlxmed extract task.yaml notes.csv --model run/model-q8_0.gguf --out out.csv
     """
+    engine = ray_engine(ray, workers)
     progress = Progress(TextColumn("[bold]extracting[/]"), BarColumn(),
                         TextColumn("{task.completed}/{task.total} notes"),
                         TextColumn("{task.fields[rate]} notes/s  errors {task.fields[errors]}"),
@@ -74,7 +103,7 @@ def extract_command(task: Path, input_path: Path, model: Path, out: Path, resume
     with progress:
         summary = run_extract(load_task(task), model, input_path, out, resume, threads, n_ctx,
                               adapter, limit, include_text, encoding, sheet=sheet, ocr=ocr,
-                              on_event=on_event)
+                              on_event=on_event, engine=engine)
     table = Table(title="Extraction summary", show_header=False)
     table.add_row("notes in input", str(summary.total))
     table.add_row("written now", str(summary.written))
@@ -98,3 +127,16 @@ def extract_command(task: Path, input_path: Path, model: Path, out: Path, resume
         console.print(f"[yellow]read by OCR (check them, OCR makes mistakes):[/] "
                       f"{esc(', '.join(summary.ocr))}", highlight=False)
     console.print(f"Results: {esc(summary.out)}", highlight=False)
+
+
+def ray_engine(address: str | None, workers: int | None) -> RayEngine | None:
+    """The Ray engine `--ray` asks for (Ray imported only then), or None: this process."""
+    if address is None:
+        if workers is not None:
+            raise click.UsageError("--workers needs --ray (without it the notes are answered "
+                                   "in this process; use --threads)")
+        return None
+    from mlxmed.extract.ray_engine import RayEngine, import_ray
+
+    import_ray()  # missing Ray: say how to install it before reading any note
+    return RayEngine(None if address == LOCAL_RAY else address, workers)

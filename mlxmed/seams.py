@@ -12,6 +12,11 @@ those libraries offer no argument or hook for. Every change is scoped: made on e
   constants module; an explicit download lifts mlxmed's offline setting for its duration.
 * :func:`mlxmed.inputs.pdf.read_pdf`: pypdf logs every repair of a damaged file as a warning
   on its logger (printed on stderr); mlxmed reports an unreadable PDF as one line instead.
+* :func:`mlxmed.extract.ray_engine.connect`: Ray binds a Ray it starts to the machine's
+  network address unless its cluster switch (off on macOS) is off while it starts; off, every
+  Ray process listens on the loopback interface only.
+* :class:`mlxmed.extract.ray_engine.RayEngine`: Ray Data logs a few info lines per run on
+  the terminal; while mlxmed's progress bar runs, only its errors pass.
 """
 
 from __future__ import annotations

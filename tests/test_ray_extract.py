@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import subprocess
@@ -35,20 +34,14 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def notes(tmp_path_factory) -> Path:
     """The first notes of the demo's test split (the smoking notes split as `mlxmed data`
-    splits them), without their labels."""
+    splits them), with their gold label, which extraction does not read."""
     from mlxmed import demo
     from mlxmed.artifacts import PreparedData
     from mlxmed.data import run_data
 
     root = tmp_path_factory.mktemp("ray_notes")
     run_data(load_task(TASK), demo.SMOKING_NOTES, root / "data", sizes=())
-    records = PreparedData.open(root / "data").records("test")[:NOTES]
-    path = root / "notes.csv"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "text"])
-        writer.writerows([record["id"], record["text"]] for record in records)
-    return path
+    return demo.write_test_notes(PreparedData.open(root / "data"), root / "notes.jsonl", NOTES)
 
 
 @pytest.fixture(scope="module")

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from mlxmed.errors import MlxmedError, os_error_line
+from mlxmed.training.distributed import launcher_command, run_launcher
 
 console = Console()
 
-__all__ = ["POSITIVE", "argv_without", "console", "err_console", "esc", "fail", "run_safely"]
+__all__ = ["POSITIVE", "argv_without", "console", "err_console", "esc", "fail", "run_safely",
+           "start_on_hosts"]
 
 class _Positive(click.FloatRange):
     """A finite number above zero (learning rate, epochs, alpha): ``nan``/``inf`` refused."""
@@ -38,6 +42,15 @@ def argv_without(option: str, argv: list[str]) -> list[str]:
         elif not arg.startswith(option + "="):
             kept.append(arg)
     return kept
+
+
+def start_on_hosts(hostfile: Path, what: str) -> None:
+    """Run this very command, without ``--hosts``, once per host of ``hostfile`` with MLX's
+    launcher, and wait (a broken hostfile is one error line before anything starts)."""
+    command = launcher_command(hostfile, argv_without("--hosts", sys.argv[1:]))
+    console.print(f"Starting one {what} per host of {esc(hostfile)} (MLX's launcher)",
+                  highlight=False)
+    run_launcher(command)
 
 
 def esc(value: object) -> str:

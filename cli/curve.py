@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
-from mlxmed.cli.common import POSITIVE, argv_without, console, esc
+from mlxmed.cli.common import POSITIVE, console, esc, start_on_hosts
 from mlxmed.cli.train import TrainDisplay
 from rich.table import Table
 
@@ -18,7 +17,7 @@ from mlxmed.evaluate.baselines import TITLES as BASELINE_TITLES
 from mlxmed.models.hub import resolve_model_dir
 from mlxmed.tasks import load_task
 from mlxmed.training import TrainSettings
-from mlxmed.training.distributed import read_hostfile, run_on_hosts, secondary
+from mlxmed.training.distributed import secondary
 
 
 class CurveDisplay(TrainDisplay):
@@ -80,12 +79,9 @@ def curve(task: Path, model: str, data_dir: Path, sizes: str, seeds: int, out: P
     model_dir = resolve_model_dir(model)
     settings = TrainSettings(**{k: v for k, v in options.items() if v is not None})
     if hostfile is not None:
-        read_hostfile(hostfile)  # a broken hostfile: one line, before anything starts
-        console.print(f"Starting one process per host of {esc(hostfile)} (MLX's launcher)",
-                      highlight=False)
         written = out / "curve.json"
         before = written.stat().st_mtime_ns if written.is_file() else None
-        run_on_hosts(hostfile, argv_without("--hosts", sys.argv[1:]))
+        start_on_hosts(hostfile, "process")
         if not written.is_file() or written.stat().st_mtime_ns == before:
             raise MlxmedError(f"the distributed curve did not finish (no {out / 'curve.json'}; "
                               "see the messages above); run the same command again to resume")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
-from mlxmed.cli.common import POSITIVE, argv_without, console, esc
+from mlxmed.cli.common import POSITIVE, console, esc, start_on_hosts
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mlxmed.artifacts import PreparedData, Run
@@ -14,7 +13,7 @@ from mlxmed.errors import MlxmedError
 from mlxmed.models.hub import resolve_model_dir
 from mlxmed.tasks import load_task
 from mlxmed.training import TrainSettings, train
-from mlxmed.training.distributed import read_hostfile, run_on_hosts, secondary
+from mlxmed.training.distributed import secondary
 
 
 class TrainDisplay:
@@ -143,10 +142,7 @@ def train_command(task: Path, model: str, data_dir: Path, out: Path | None,
             Run.check_new(run_dir)  # the same refusal as each process's, before starting them
         elif Run.exists(run_dir) and Run.open(run_dir).finished:
             raise MlxmedError(f"{run_dir}: this run already finished; nothing to resume")
-        read_hostfile(hostfile)  # a broken hostfile: one line, before anything starts
-        console.print(f"Starting one training process per host of {esc(hostfile)} "
-                      "(MLX's launcher)", highlight=False)
-        run_on_hosts(hostfile, argv_without("--hosts", sys.argv[1:]))
+        start_on_hosts(hostfile, "training process")
         check_finished(run_dir)
         return
     settings = TrainSettings(**{k: v for k, v in options.items() if v is not None})

@@ -174,11 +174,11 @@ def launcher_command(hostfile: str | Path, command: list[str],
             "--", sys.executable, "-m", "mlxmed", *command]
 
 
-def run_on_hosts(hostfile: str | Path, command: list[str]) -> int:
-    """Run ``command`` (mlxmed's arguments) once per host of ``hostfile`` and wait; the
-    launcher's exit code (which is 0 even when a process failed: check the result)."""
+def run_launcher(command: list[str]) -> int:
+    """Run a :func:`launcher_command` and wait; the launcher's exit code (which is 0 even when
+    a process failed: check the result)."""
     environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(launcher_command(hostfile, command), env=environment).returncode
+    return subprocess.run(command, env=environment).returncode
 
 
 def free_port() -> int:

@@ -50,21 +50,19 @@ def run_point(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: Path
     if size > 0:
         data.subset(size)  # a clear error when the subset is missing
         run_dir = out_dir / "runs" / f"n{size}-seed{seed}"
-        existing = Run.exists(run_dir) if procs.primary else None
-        finished = broadcast_json(existing and Run.open(run_dir).finished, procs)
-        if finished:
-            run = Run.open(run_dir) if procs.primary else None
-            best_step, status = (run.record.best_step, run.record.status) if run else (None, "")
-        else:
-            result = train(task, model_dir, data, run_dir, replace(settings, seed=seed),
-                           train_file=data.subset_path(size), on_event=on_event,
-                           resume=bool(broadcast_json(existing, procs)), trunk_store=store)
-            best_step, status = result.best_step, result.status
+        # rank 0's folder decides (train reads the run to resume on rank 0 only)
+        existing = procs.primary and Run.exists(run_dir)
+        if not broadcast_json(existing and Run.open(run_dir).finished, procs):
+            train(task, model_dir, data, run_dir, replace(settings, seed=seed),
+                  train_file=data.subset_path(size), on_event=on_event, resume=existing,
+                  trunk_store=store)
     if not procs.primary:
         return point  # rank 0 scores the test split and writes the point
     if size > 0:
-        adapter = Run.open(run_dir).best_adapter
-        point.update(run_dir=str(run_dir), best_step=best_step, status=status)
+        run = Run.open(run_dir)
+        adapter = run.best_adapter
+        point.update(run_dir=str(run_dir), best_step=run.record.best_step,
+                     status=run.record.status)
     on_event({"type": "testing", "n": size, "seed": seed, "notes": len(test_chats)})
     layers = resolve_settings(settings, model_dir, task, 1).layers
     metrics = evaluate_chats(task, model_dir.path, test_chats, adapter,

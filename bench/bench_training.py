@@ -122,7 +122,12 @@ def mlx_lm_run(model: ModelDir, chats_file: Path, valid_file: Path, work: Path, 
             "--val-batches", "1", "--steps-per-eval", str(steps + 1), "--steps-per-report", "1",
             "--save-every", str(steps + 1), "--max-seq-length", "2048",
             "--adapter-path", str(work / "mlx_lm_adapter"), "-c", str(config)]
-    wall, rss, output = run_child([sys.executable, str(HERE / "mlx_lm_lora.py"), *args])
+    from mlxmed.platform import physical_cores
+
+    # the threads every contender gets: one per physical core
+    wall, rss, output = run_child([sys.executable, str(HERE / "mlx_lm_lora.py"), *args],
+                                  env=clean_env({"OPENBLAS_NUM_THREADS":
+                                                 str(physical_cores())}))
     reports = [json.loads(line.split(" ", 1)[1]) for line in output.splitlines()
                if line.startswith("MLX_LM_REPORT ")]
     seconds = [(int(r["iteration"]), 1 / r["iterations_per_second"]) for r in reports]
@@ -150,7 +155,10 @@ def torch_run(model: ModelDir, plan: list, recipe, per_epoch: int, work: Path) -
     return {**last_json(output), "wall_seconds": wall, "peak_rss_gb": rss}
 
 
-def bench_configuration(name: str, task, model: ModelDir, work: Path) -> dict:
+def bench_configuration(name: str, task, model: ModelDir, work: Path,
+                        smoke_steps: int | None = None) -> dict:
+    """One configuration; with ``smoke_steps`` every contender runs only that many steps and
+    the default-recipe run is left out (a check that the bench works, not a measurement)."""
     folder = work / name
     folder.mkdir(parents=True)
     task_file = folder / "task.yaml"
@@ -161,6 +169,8 @@ def bench_configuration(name: str, task, model: ModelDir, work: Path) -> dict:
     chats_file = data / "subsets" / f"train_{NOTES}.jsonl"
     recipe = resolve_settings(TrainSettings(), model, task, NOTES)
     steps, per_epoch = recipe.iters, recipe.steps_per_epoch
+    if smoke_steps:
+        steps = min(steps, max(smoke_steps, WARMUP_STEPS + 1))
     epochs = math.ceil(steps / per_epoch)
     chat = ChatTokenizer(model.path)
     items = TokenizedDataset(read_chats(chats_file), chat, 4096).items
@@ -173,13 +183,14 @@ def bench_configuration(name: str, task, model: ModelDir, work: Path) -> dict:
     # the same steps and sampling for all three: mlxmed with each note once per epoch
     fixed = mlxmed_run(task_file, model, data, folder, "mlxmed_fixed",
                        ["--iters", str(steps), "--no-balance", "--val-limit", "1",
-                        "--patience", "1000"])
+                        "--patience", "1000", "--report-every", "1"])
     ours = [(r["step"], r["seconds_per_step"]) for r in fixed["reports"]
             if r.get("seconds_per_step")]
     plain = mlx_lm_run(model, chats_file, data / "valid.jsonl", folder, recipe, steps)
     torch = torch_run(model, plan, recipe, per_epoch, folder)
     # what a user waits for: the default recipe as `mlxmed train` runs it, validation included
-    default = mlxmed_run(task_file, model, data, folder, "mlxmed_default", [])
+    default = None if smoke_steps else mlxmed_run(task_file, model, data, folder,
+                                                   "mlxmed_default", [])
 
     config = json.loads((model.path / "config.json").read_text())
     flops = [step_flops(config, rows, s, recipe.layers, trunk_cached=i >= per_epoch)
@@ -209,25 +220,31 @@ def bench_configuration(name: str, task, model: ModelDir, work: Path) -> dict:
                         "wall_seconds": plain["wall_seconds"],
                         "peak_rss_gb": plain["peak_rss_gb"]},
         "torch_peft": torch,
-        "default_recipe_wall_seconds": default["wall_seconds"],
-        "default_recipe_status": default["record"]["status"],
-        "default_recipe_steps": default["record"]["last_step"],
-        "default_run_dir": default["run_dir"],
+        "default_recipe_wall_seconds": default and default["wall_seconds"],
+        "default_recipe_status": default and default["record"]["status"],
+        "default_recipe_steps": default and default["record"]["last_step"],
+        "default_run_dir": default and default["run_dir"],
+        # the adapter extraction is measured with (the smoke run has only the fixed-step one)
+        "trained_run_dir": (default or fixed)["run_dir"],
         "numpy_gemm_gflops": gflops, "matmul_ceiling_seconds_per_step": ceiling,
         "ratio_mlxmed_step_vs_ceiling": ours_step / ceiling,
     }
     if "seconds_per_step" in torch:
         torch["tokens_computed_per_second"] = all_tokens / steps / torch["seconds_per_step"]
         result["ratio_step_mlxmed_vs_torch"] = ours_step / torch["seconds_per_step"]
-        result["ratio_wall_default_vs_torch"] = default["wall_seconds"] / torch["wall_seconds"]
+        if default:
+            result["ratio_wall_default_vs_torch"] = \
+                default["wall_seconds"] / torch["wall_seconds"]
     result["ratio_step_mlxmed_vs_mlx_lm"] = ours_step / plain_step
-    result["ratio_wall_default_vs_mlx_lm"] = default["wall_seconds"] / plain["wall_seconds"]
+    if default:
+        result["ratio_wall_default_vs_mlx_lm"] = default["wall_seconds"] / plain["wall_seconds"]
     return result
 
 
-def bench_training(model: ModelDir, work: Path) -> dict:
+def bench_training(model: ModelDir, work: Path, smoke_steps: int | None = None) -> dict:
     results = {}
     for name, task in configurations():
-        results[name] = emit(f"training ({name})", bench_configuration(name, task, model, work))
+        results[name] = emit(f"training ({name})",
+                             bench_configuration(name, task, model, work, smoke_steps))
     return results
 

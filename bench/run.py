@@ -10,7 +10,7 @@ a trained model with the default recipe (what a user waits for), and ratios betw
 measured in this run. Two configurations: the smoking task as shipped (focus excerpts) and on
 whole notes (~700-token chats). Writes bench/results.json and bench/RESULTS.md.
 
-    .venv/bin/python bench/run.py [--notes N] [--only training|extraction]
+    .venv/bin/python bench/run.py [--notes N] [--only training|extraction] [--steps N]
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from bench_training import bench_training
 import mlxmed
 from mlxmed import demo
 
+FORMAT = 2  # the layout of results.json this bench writes
+
 
 def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in
@@ -47,27 +49,35 @@ def main() -> None:
     parser.add_argument("--notes", type=int, default=0,
                         help="test notes for extraction (default: the whole demo test split)")
     parser.add_argument("--only", choices=["training", "extraction"], default=None)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="a quick check that the bench runs: every training contender "
+                        "runs this many steps, no default-recipe run; writes bench/smoke.json "
+                        "and bench/SMOKE.md instead of the results")
     options = parser.parse_args()
     model = demo.ensure_bundled_model()
-    results = {"date": time.strftime("%Y-%m-%d"), "machine": emit("machine", machine()),
+    results = {"format": FORMAT, "date": time.strftime("%Y-%m-%d"),
+               "machine": emit("machine", machine()),
                "warmup_steps": WARMUP_STEPS}
-    previous = HERE / "results.json"
+    previous = HERE / ("smoke.json" if options.steps else "results.json")
+    report = HERE / ("SMOKE.md" if options.steps else "RESULTS.md")
     if options.only and previous.is_file():
-        results = {**json.loads(previous.read_text()), **results}
+        earlier = json.loads(previous.read_text())
+        if earlier.get("format") == FORMAT:  # a run of an older bench is not mixed in
+            results = {**earlier, **results}
     with tempfile.TemporaryDirectory(prefix="mlxmed-bench-") as tmp:
         work = Path(tmp)
         if options.only in (None, "training"):
-            results["training"] = bench_training(model, work)
+            results["training"] = bench_training(model, work, options.steps)
         if options.only in (None, "extraction"):
-            trained = results.get("training", {}).get("focus", {}).get("default_run_dir")
+            trained = results.get("training", {}).get("focus", {}).get("trained_run_dir")
             if trained and not Path(trained).is_dir():
                 trained = None
             results["extraction"] = bench_extraction(model, work, options.notes, trained)
     previous.write_text(json.dumps(results, indent=2) + "\n")
     from bench_report import write_markdown
 
-    write_markdown(results, HERE / "RESULTS.md")
-    print(f"Wrote {previous} and {HERE / 'RESULTS.md'}")
+    write_markdown(results, report)
+    print(f"Wrote {previous} and {report}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ global batch, steps and LoRA settings: one process with all the machine's BLAS t
 two ranks of the `ring` backend on 127.0.0.1 with the threads split between them. Seconds per
 optimizer step are read from each run's own reports (evaluation time excluded) after the first
 report, which holds the compilation; the seconds of each validation-metric evaluation (40
-notes, split over the processes) come from the same reports.
+notes, split over the processes) come from the same reports. A third run, one process with
+one rank's share of the threads, gives what the metric would cost computed on rank 0 alone
+(the other choice for a distributed run), so the split is measured against it.
 
     python bench/scaling_train.py TASK DATA --model MODEL_DIR \\
         --train-file DATA/subsets/train_200.jsonl
@@ -75,17 +77,24 @@ def main() -> None:
                                      "hosts": [{"ssh": "127.0.0.1", "ips": ["127.0.0.1"]}] * 2}))
         one = contender(args, "1 process", work, [],
                         clean_env({"OPENBLAS_NUM_THREADS": str(cores)}))
+        # what rank 0 alone would spend on the validation metric with one rank's threads
+        alone = contender(args, f"1 process, {per_rank} thread(s)", work, [],
+                          clean_env({"OPENBLAS_NUM_THREADS": str(per_rank)}))
         two = contender(args, "2 processes", work, ["--hosts", str(hosts)], clean_env())
     result = {"task": args.task, "train_file": args.train_file, "layers": args.layers,
               "steps": STEPS, "batch_size": "catalogue default", "cores": cores,
-              "contenders": [one, two],
-              "ratio_two_over_one": two["seconds_per_step"] / one["seconds_per_step"]}
+              "contenders": [one, alone, two],
+              "ratio_two_over_one": two["seconds_per_step"] / one["seconds_per_step"],
+              "metric_split_over_rank0_alone": two["metric_seconds"][-1]
+              / alone["metric_seconds"][-1]}
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print("| contender | s/step | validation metric, s (40 notes) | wall s |\n|---|---|---|---|")
-    for c in (one, two):
+    for c in (one, alone, two):
         print(f"| {c['name']} | {c['seconds_per_step']:.2f} | "
               f"{', '.join(f'{s:.1f}' for s in c['metric_seconds'])} | {c['wall_seconds']} |")
     print(f"two processes / one: {result['ratio_two_over_one']:.2f}x the seconds per step")
+    print("validation metric split over the 2 processes / on one of them alone: "
+          f"{result['metric_split_over_rank0_alone']:.2f}x the seconds")
 
 
 if __name__ == "__main__":

@@ -113,6 +113,9 @@ class TrainDisplay:
               help="How often to compute the validation metric (default: 8 times a run).")
 @click.option("--val-limit", type=click.IntRange(min=1), default=100, show_default=True,
               help="Validation notes scored for the metric at each evaluation.")
+@click.option("--report-every", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Optimizer steps per progress report (loss, tokens/s; one line of "
+              "RUN/metrics.jsonl each).")
 @click.option("--grad-checkpoint", is_flag=True, help="Trade speed for memory.")
 @click.option("--balance/--no-balance", default=True, show_default=True,
               help="Classification: draw training notes so each label's share follows the "

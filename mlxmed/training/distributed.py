@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -163,15 +162,12 @@ def read_hostfile(path: str | Path) -> list[dict]:
 def launcher_command(hostfile: str | Path, command: list[str],
                      starting_port: int | None = None) -> list[str]:
     """The command that runs ``command`` (an mlxmed command line without ``--hosts``) once
-    per host of ``hostfile`` with MLX's launcher."""
+    per host of ``hostfile`` with MLX's launcher (run by :mod:`mlxmed.training.launch`, which
+    keeps it from busy-waiting)."""
     read_hostfile(hostfile)
-    beside = Path(sys.executable).with_name("mlx.launch")
-    launcher = [str(beside)] if beside.exists() else (
-        [shutil.which("mlx.launch")] if shutil.which("mlx.launch") else
-        [sys.executable, "-m", "mlx._distributed_utils.launch"])
     port = starting_port or free_port()
-    return [*launcher, "--hostfile", str(hostfile), "--starting-port", str(port),
-            "--", sys.executable, "-m", "mlxmed", *command]
+    return [sys.executable, "-m", "mlxmed.training.launch", "--hostfile", str(hostfile),
+            "--starting-port", str(port), "--", sys.executable, "-m", "mlxmed", *command]
 
 
 def run_launcher(command: list[str]) -> int:

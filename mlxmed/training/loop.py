@@ -162,7 +162,7 @@ def train(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: str | Pa
                         # the loss is a side metric (the task metric selects): keep it cheap
                         val_batches=max(1, min(resolved.val_limit, VAL_LOSS_NOTES)
                                         // resolved.batch_size),
-                        steps_per_report=max(1, min(10, resolved.iters)),
+                        steps_per_report=max(1, min(resolved.report_every, resolved.iters)),
                         steps_per_eval=resolved.steps_per_eval,
                         steps_per_save=resolved.iters + 1,
                         max_seq_length=resolved.max_seq_length,

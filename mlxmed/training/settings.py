@@ -36,6 +36,7 @@ class TrainSettings:
     val_limit: int = 100
     grad_checkpoint: bool = False
     balance: bool = True
+    report_every: int = 10  # optimizer steps per progress report (and metrics.jsonl line)
 
     @classmethod
     def from_resolved(cls, resolved: dict[str, Any]) -> TrainSettings:
@@ -63,6 +64,7 @@ class ResolvedSettings:
     val_limit: int
     grad_checkpoint: bool
     balance: bool
+    report_every: int
     steps_per_epoch: int
     steps_per_eval: int
 
@@ -101,6 +103,7 @@ def resolve_settings(settings: TrainSettings, model_dir: ModelDir, task: Task,
             values[key] = defaults[key]
     values["batch_size"] = max(1, min(values["batch_size"], n_train))
     values["max_seq_length"] = values["max_seq_length"] or task.max_seq_length
+    values["report_every"] = max(1, values["report_every"])
     steps_per_epoch = max(1, n_train // values["batch_size"])
     default_budget = values["iters"] is None and values["epochs"] is None
     if values["min_steps"] is None:  # a budget the user chose is theirs to stop early in

@@ -222,11 +222,12 @@ def test_cli_train_prints_plain_progress_without_a_terminal(tiny_setup, tmp_path
         [sys.executable, "-m", "mlxmed", "train", str(root / "task.yaml"), "--model",
          str(model_dir), "--data", str(root / "data"), "--out", str(run_dir),
          "--train-file", str(root / "data" / "subsets" / "train_16.jsonl"), "--iters", "8",
-         "--batch-size", "4", "--lr", "0.01", "--evals-per-epoch", "1"],
+         "--batch-size", "4", "--lr", "0.01", "--evals-per-epoch", "1", "--report-every", "2"],
         capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"}, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "zero-shot: val loss" in result.stdout
-    assert "step 8: train loss" in result.stdout
+    for step in (2, 4, 6, 8):  # a report every 2 steps, as asked
+        assert f"step {step}: train loss" in result.stdout
     assert "best validation metric" in result.stdout
     assert json.loads((run_dir / "run.json").read_text())["data"]["train_notes"] == 16
 

@@ -64,9 +64,9 @@ class ResolvedSettings:
     val_limit: int
     grad_checkpoint: bool
     balance: bool
-    report_every: int
     steps_per_epoch: int
     steps_per_eval: int
+    report_every: int = 10
 
     @property
     def scale(self) -> float:

@@ -52,14 +52,13 @@ def training_section(name: str, result: dict) -> list[str]:
             f"{_f(torch['wall_seconds'], 0)} | {_f(torch['peak_rss_gb'])} |")
     else:
         lines.append(f"| PyTorch + PEFT | {torch.get('skipped', 'not run')} | | | | |")
-    waited = ("not run (a smoke run)" if result.get("default_recipe_wall_seconds") is None
-              else f"{result['default_recipe_steps']} steps, "
-              f"{result['default_recipe_status']}): "
-              f"**{_f(result['default_recipe_wall_seconds'], 0)} s**")
+    waited = ("not run in a smoke run" if result.get("default_recipe_wall_seconds") is None
+              else f"**{_f(result['default_recipe_wall_seconds'], 0)} s** (validation "
+              f"included, {result['default_recipe_steps']} steps, "
+              f"{result['default_recipe_status']})")
     lines += [
         "",
-        "What a user waits for, `mlxmed train` with every default (validation included, "
-        f"{waited}.",
+        f"What a user waits for, `mlxmed train` with every default: {waited}.",
         "",
         "| ratio (this configuration, this run) | value |",
         "|---|---|",
@@ -156,7 +155,9 @@ def goals_section(results: dict) -> list[str]:
 def write_markdown(results: dict, path: Path) -> None:
     """Write RESULTS.md for one bench run."""
     machine = results["machine"]
-    lines = ["# Benchmark results", "",
+    smoke = results.get("smoke_steps")
+    lines = ["# Benchmark results" + (f" — smoke run ({smoke} steps): a check that the bench "
+                                      "works, not a measurement" if smoke else ""), "",
              f"Written by `make bench` on {results['date']}: {machine['cpu']}, "
              f"{machine['cores']} cores, {machine['ram_gb']} GB RAM, {machine['system']}, "
              f"Python {machine['python']}, mlxmed {machine['mlxmed']}. Each contender ran in "

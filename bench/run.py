@@ -55,7 +55,7 @@ def main() -> None:
                         "and bench/SMOKE.md instead of the results")
     options = parser.parse_args()
     model = demo.ensure_bundled_model()
-    results = {"format": FORMAT, "date": time.strftime("%Y-%m-%d"),
+    results = {"format": FORMAT, "smoke_steps": options.steps, "date": time.strftime("%Y-%m-%d"),
                "machine": emit("machine", machine()),
                "warmup_steps": WARMUP_STEPS}
     previous = HERE / ("smoke.json" if options.steps else "results.json")

@@ -17,6 +17,7 @@ from mlxmed import demo
 from mlxmed.artifacts import ModelDir, read_chats
 from mlxmed.data import run_data
 from mlxmed.models.chat_tokenizer import ChatTokenizer
+from mlxmed.platform import physical_cores
 from mlxmed.training import TrainSettings, resolve_settings
 from mlxmed.training.batches import TokenizedDataset, shared_prefix_length
 
@@ -122,8 +123,6 @@ def mlx_lm_run(model: ModelDir, chats_file: Path, valid_file: Path, work: Path, 
             "--val-batches", "1", "--steps-per-eval", str(steps + 1), "--steps-per-report", "1",
             "--save-every", str(steps + 1), "--max-seq-length", "2048",
             "--adapter-path", str(work / "mlx_lm_adapter"), "-c", str(config)]
-    from mlxmed.platform import physical_cores
-
     # the threads every contender gets: one per physical core
     wall, rss, output = run_child([sys.executable, str(HERE / "mlx_lm_lora.py"), *args],
                                   env=clean_env({"OPENBLAS_NUM_THREADS":
@@ -147,8 +146,6 @@ def torch_run(model: ModelDir, plan: list, recipe, per_epoch: int, work: Path) -
         "lora": {"rank": recipe.rank, "alpha": recipe.alpha, "layers": recipe.layers,
                  "learning_rate": recipe.learning_rate},
         "steps": plan, "warmup_steps": WARMUP_STEPS, "steps_per_epoch": per_epoch}))
-    from mlxmed.platform import physical_cores
-
     wall, rss, output = run_child([sys.executable, str(HERE / "torch_peft.py"), str(plan_file),
                                    str(model.path), str(physical_cores())],
                                   env=clean_env({"TOKENIZERS_PARALLELISM": "false"}))

@@ -103,7 +103,6 @@ def resolve_settings(settings: TrainSettings, model_dir: ModelDir, task: Task,
             values[key] = defaults[key]
     values["batch_size"] = max(1, min(values["batch_size"], n_train))
     values["max_seq_length"] = values["max_seq_length"] or task.max_seq_length
-    values["report_every"] = max(1, values["report_every"])
     steps_per_epoch = max(1, n_train // values["batch_size"])
     default_budget = values["iters"] is None and values["epochs"] is None
     if values["min_steps"] is None:  # a budget the user chose is theirs to stop early in

@@ -3,7 +3,7 @@ those libraries offer no argument or hook for. Every change is scoped: made on e
 ``with`` block and undone on leaving it, even on error. The callers (and why they need it):
 
 * :func:`mlxmed.accel.cpu_kernels.enabled`: mlx-lm's model modules call module-level
-  ``scaled_dot_product_attention`` and ``swiglu``; the fast CPU kernels replace those names.
+  ``swiglu``; the fast CPU kernel replaces that name.
 * :func:`mlxmed.training.monitor.mlx_lm_display_silenced`: mlx-lm's ``train()`` builds its
   terminal display (``TrainUI``) from its own module; mlxmed's display replaces it.
 * :func:`mlxmed.inference.llama_runtime.open_gguf`: llama-cpp-python has no argument for

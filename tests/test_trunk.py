@@ -134,24 +134,6 @@ def test_cpu_kernels_match_mlx():
         assert float(mx.abs(a - b).max()) < 1e-4
 
 
-@pytest.mark.parametrize("mask", ["causal", "bool", "additive", None])
-def test_cpu_attention_matches_mlx(mask):
-    import mlx.core as mx
-
-    from mlxmed.accel import cpu_kernels
-
-    keys_ = [mx.random.key(i) for i in range(3)]
-    q = mx.random.normal((2, 6, 5, 16), key=keys_[0])
-    k = mx.random.normal((2, 2, 9, 16), key=keys_[1])  # grouped-query heads, a cached prefix
-    v = mx.random.normal((2, 2, 9, 16), key=keys_[2])
-    allowed = mx.arange(5)[:, None] + 4 >= mx.arange(9)[None]
-    masks = {"causal": "causal", "bool": allowed, None: None,
-             "additive": mx.where(allowed, 0.0, -1e9).astype(mx.float32)}
-    ours = cpu_kernels.attention(q, k, v, None, 0.25, masks[mask])
-    theirs = mx.fast.scaled_dot_product_attention(q, k, v, scale=0.25, mask=masks[mask])
-    assert np.allclose(np.array(ours), np.array(theirs), atol=1e-5)
-
-
 def test_training_end_to_end_is_the_same_with_and_without_the_speedups(tiny_setup, tmp_path,
                                                                        monkeypatch):
     """A 6-layer model with LoRA on the top 2: four frozen layers in the trunk, the fused CPU

@@ -114,17 +114,11 @@ def test_cpu_kernels_match_mlx():
 
     from mlxmed.accel import cpu_kernels
 
-    x = mx.random.normal((2, 3, 40, 70), key=mx.random.key(0)) * 6
-    assert float(mx.abs(cpu_kernels.softmax(x) - mx.softmax(x, axis=-1)).max()) < 1e-5
     grid = mx.linspace(-30, 30, 2001)
     relative = mx.abs(cpu_kernels.fast_exp(grid) - mx.exp(grid)) / mx.exp(grid)
     assert float(relative.max()) < 1e-4
-    near = mx.abs(grid) <= 10  # where softmax values are not negligible
+    near = mx.abs(grid) <= 10  # where the SiLU's sigmoid is not saturated
     assert float(mx.where(near, relative, 0).max()) < 2e-5
-    cotangent = mx.random.normal(x.shape, key=mx.random.key(1))
-    ours = mx.grad(lambda v: (cpu_kernels.softmax(v) * cotangent).sum())(x)
-    theirs = mx.grad(lambda v: (mx.softmax(v, axis=-1) * cotangent).sum())(x)
-    assert float(mx.abs(ours - theirs).max()) < 1e-5
     gate = mx.random.normal((50, 64), key=mx.random.key(2)) * 4
     up = mx.random.normal((50, 64), key=mx.random.key(3))
     assert float(mx.abs(cpu_kernels.swiglu(gate, up) - nn.silu(gate) * up).max()) < 1e-5

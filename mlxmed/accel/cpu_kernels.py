@@ -1,4 +1,4 @@
-"""A faster SwiGLU (and softmax) for MLX on a CPU.
+"""A faster SwiGLU for MLX on a CPU.
 
 MLX's CPU ``exp`` and ``sigmoid`` work one value at a time: on the 2-core test machine they
 run at about 40 M values/s, while a multiply runs at about 1.6 G values/s. In a small model
@@ -8,9 +8,9 @@ four 700-token notes spent about two thirds of its time in ``exp``).
 Here e^x is computed only from multiplies and adds, which MLX's compiler fuses into one
 vectorised loop: e^x = (e^(x/64))^64, with e^(x/64) from seven terms of its Taylor series and
 six squarings. The relative error is below 2e-5 for |x| <= 10 and below 1e-4 for |x| <= 30
-(past that, a softmax value is under 1e-13 anyway). The softmax
-and SwiGLU built on it get their gradients from closed-form formulas, not by differentiating
-the squarings. Used only on the CPU; Metal has fused kernels of its own.
+(past that, e^x is under 1e-13 of e^0 anyway). The SwiGLU built on it gets its gradient
+from a closed-form formula, not by differentiating the squarings. Used only on the CPU;
+Metal has fused kernels of its own.
 
 Only SwiGLU is switched into models. Attention is left to MLX's own
 ``scaled_dot_product_attention``: a softmax attention built on this ``exp`` made whole
@@ -46,15 +46,6 @@ def _kernels():
             p = p * p
         return p
 
-    @mx.custom_function
-    def softmax(x):
-        e = fast_exp(x - x.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
-
-    @softmax.vjp
-    def softmax_vjp(primals, cotangent, output):
-        return (output * (cotangent - (cotangent * output).sum(axis=-1, keepdims=True)),)
-
     @mx.compile
     def _sigmoid(x):
         return 1.0 / (1.0 + fast_exp(-x))
@@ -71,7 +62,7 @@ def _kernels():
         d_silu = s * (1.0 + gate * (1.0 - s))
         return cotangent * x * d_silu, cotangent * silu
 
-    return fast_exp, softmax, swiglu
+    return fast_exp, swiglu
 
 
 def fast_exp(x):
@@ -79,14 +70,9 @@ def fast_exp(x):
     return _kernels()[0](x)
 
 
-def softmax(x):
-    """Softmax over the last axis, with a closed-form gradient."""
-    return _kernels()[1](x)
-
-
 def swiglu(gate, x):
     """SiLU(gate) * x, with a closed-form gradient."""
-    return _kernels()[2](gate, x)
+    return _kernels()[1](gate, x)
 
 
 BUFFER_CACHE_MAX_BYTES = 4 << 30

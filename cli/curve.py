@@ -61,8 +61,9 @@ class CurveDisplay(TrainDisplay):
 @click.option("--balance/--no-balance", default=True, show_default=True,
               help="Classification: draw training notes so each label's share follows the "
               "square root of its count (rare labels are seen much more often).")
-@click.option("--val-limit", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Validation notes scored at each evaluation.")
+@click.option("--val-limit", type=click.IntRange(min=1),
+              help="Validation notes scored at each evaluation "
+              "(default: 100 for classification, 25 for extraction).")
 @click.option("--hosts", "hostfile", type=click.Path(dir_okay=False, exists=True,
               path_type=Path), help="Train each point on several machines (or processes): an "
               "MLX hostfile (JSON); see the README, 'More than one machine'.")

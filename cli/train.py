@@ -111,8 +111,9 @@ class TrainDisplay:
               help="Stop after this many evaluations without a better metric.")
 @click.option("--evals-per-epoch", type=click.IntRange(min=1),
               help="How often to compute the validation metric (default: 8 times a run).")
-@click.option("--val-limit", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Validation notes scored for the metric at each evaluation.")
+@click.option("--val-limit", type=click.IntRange(min=1),
+              help="Validation notes scored for the metric at each evaluation "
+              "(default: 100 for classification, 25 for extraction).")
 @click.option("--report-every", type=click.IntRange(min=1), default=10, show_default=True,
               help="Optimizer steps per progress report (loss, tokens/s; one line of "
               "RUN/metrics.jsonl each).")

@@ -365,6 +365,19 @@ def test_default_budget_never_shrinks_below_min_steps_and_a_chosen_one_is_kept(t
     assert per_epoch.steps_per_eval == 6
 
 
+def test_validation_notes_default_by_task_kind_and_a_chosen_number_is_kept(tiny_setup):
+    from mlxmed.training.settings import resolve_settings
+
+    root, model_dir = tiny_setup
+    model = ModelDir.open(model_dir)
+    labels = load_task(root / "task.yaml")
+    fields = load_task("examples/cardio_de/task.yaml")
+    assert resolve_settings(TrainSettings(), model, labels, n_train=50).val_limit == 100
+    # extraction decodes each validation note, so it scores fewer of them by default
+    assert resolve_settings(TrainSettings(), model, fields, n_train=50).val_limit == 25
+    assert resolve_settings(TrainSettings(val_limit=7), model, fields, n_train=50).val_limit == 7
+
+
 class FakeGroup:
     """The two methods of an ``mx.distributed`` group that batching uses."""
 

@@ -58,6 +58,8 @@ class Task:
     headline: ClassVar[str] = ""
     # whether training draws rare answers more often (see training.batches.epoch_order)
     balanced_sampling: ClassVar[bool] = False
+    # validation notes training scores at each evaluation, unless the user sets how many
+    validation_notes: ClassVar[int] = 100
 
     name: str
     instruction: str

@@ -33,7 +33,7 @@ class TrainSettings:
     patience: int = 4
     seed: int = 0
     evals_per_epoch: int | None = None
-    val_limit: int = 100
+    val_limit: int | None = None  # None: the task kind's default (Task.validation_notes)
     grad_checkpoint: bool = False
     balance: bool = True
     report_every: int = 10  # optimizer steps per progress report (and metrics.jsonl line)
@@ -103,6 +103,7 @@ def resolve_settings(settings: TrainSettings, model_dir: ModelDir, task: Task,
             values[key] = defaults[key]
     values["batch_size"] = max(1, min(values["batch_size"], n_train))
     values["max_seq_length"] = values["max_seq_length"] or task.max_seq_length
+    values["val_limit"] = values["val_limit"] or task.validation_notes
     steps_per_epoch = max(1, n_train // values["batch_size"])
     default_budget = values["iters"] is None and values["epochs"] is None
     if values["min_steps"] is None:  # a budget the user chose is theirs to stop early in

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from mlxmed.errors import MlxmedError, os_error_line
+from mlxmed.tasks import ClassificationTask, ExtractionTask
 from mlxmed.training.distributed import launcher_command, run_launcher
 
 console = Console()
@@ -29,6 +30,9 @@ class _Positive(click.FloatRange):
 
 
 POSITIVE = _Positive(min=0, min_open=True)
+# the per-kind default of --val-limit, as the task classes set it
+VAL_LIMIT_DEFAULTS = (f"default: {ClassificationTask.validation_notes} for classification, "
+                      f"{ExtractionTask.validation_notes} for extraction")
 
 
 def argv_without(option: str, argv: list[str]) -> list[str]:

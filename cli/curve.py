@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from mlxmed.cli.common import POSITIVE, console, esc, start_on_hosts
+from mlxmed.cli.common import POSITIVE, VAL_LIMIT_DEFAULTS, console, esc, start_on_hosts
 from mlxmed.cli.train import TrainDisplay
 from rich.table import Table
 
@@ -63,7 +63,7 @@ class CurveDisplay(TrainDisplay):
               "square root of its count (rare labels are seen much more often).")
 @click.option("--val-limit", type=click.IntRange(min=1),
               help="Validation notes scored at each evaluation "
-              "(default: 100 for classification, 25 for extraction).")
+              f"({VAL_LIMIT_DEFAULTS}).")
 @click.option("--hosts", "hostfile", type=click.Path(dir_okay=False, exists=True,
               path_type=Path), help="Train each point on several machines (or processes): an "
               "MLX hostfile (JSON); see the README, 'More than one machine'.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from mlxmed.cli.common import POSITIVE, console, esc, start_on_hosts
+from mlxmed.cli.common import POSITIVE, VAL_LIMIT_DEFAULTS, console, esc, start_on_hosts
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mlxmed.artifacts import PreparedData, Run
@@ -113,7 +113,7 @@ class TrainDisplay:
               help="How often to compute the validation metric (default: 8 times a run).")
 @click.option("--val-limit", type=click.IntRange(min=1),
               help="Validation notes scored for the metric at each evaluation "
-              "(default: 100 for classification, 25 for extraction).")
+              f"({VAL_LIMIT_DEFAULTS}).")
 @click.option("--report-every", type=click.IntRange(min=1), default=10, show_default=True,
               help="Optimizer steps per progress report (loss, tokens/s; one line of "
               "RUN/metrics.jsonl each).")

@@ -21,6 +21,7 @@ def _epochs(values: list | None) -> str:
 def training_section(name: str, result: dict) -> list[str]:
     recipe = result["recipe"]
     ours, plain, torch = result["mlxmed"], result["mlx_lm_lora"], result["torch_peft"]
+    projected = result.get("projected_default_wall_seconds") or {}
     lines = [
         f"### {name}: {result['notes']} smoking notes, "
         f"{'focus excerpts' if name == 'focus' else 'whole notes'}, "
@@ -28,49 +29,59 @@ def training_section(name: str, result: dict) -> list[str]:
         "",
         f"Recipe (mlxmed's default for this model): LoRA rank {recipe['rank']}, alpha "
         f"{recipe['alpha']:g}, lr {recipe['learning_rate']:g}, {recipe['layers']} layers, batch "
-        f"{recipe['batch_size']}; {result['steps']} optimizer steps ({result['steps_per_epoch']} "
-        "per epoch). Every contender runs these steps on the same notes, each note once per "
-        "epoch; the first steps are warm-up for all and not timed.",
+        f"{recipe['batch_size']}; {result.get('default_steps', result['steps'])} optimizer "
+        f"steps by default ({result['steps_per_epoch']} per epoch). Every contender runs the "
+        f"first {result['steps']} of them on the same notes, each note once per epoch; the "
+        "first steps are warm-up for all and not timed.",
         "",
         "| contender | s/step (mean) | s/step by epoch | tokens computed/s | wall s | "
-        "peak RSS GB |",
-        "|---|---|---|---|---|---|",
+        "peak RSS GB | projected wall s, default steps |",
+        "|---|---|---|---|---|---|---|",
         f"| `mlxmed train` (fixed steps, no balancing) | {_f(ours['seconds_per_step'])} | "
         f"{_epochs(ours['seconds_per_step_by_epoch'])} | "
         f"{_f(ours['tokens_computed_per_second'], 0)} | {_f(ours['wall_seconds'], 0)} | "
-        f"{_f(ours['peak_rss_gb'])} |",
+        f"{_f(ours['peak_rss_gb'])} | {_f(projected.get('mlxmed_no_validation'), 0)} |",
         f"| plain `mlx_lm.lora` | {_f(plain['seconds_per_step'])} | "
         f"{_epochs(plain['seconds_per_step_by_epoch'])} | "
         f"{_f(plain['tokens_computed_per_second'], 0)} | {_f(plain['wall_seconds'], 0)} | "
-        f"{_f(plain['peak_rss_gb'])} |",
+        f"{_f(plain['peak_rss_gb'])} | {_f(projected.get('mlx_lm_lora'), 0)} |",
     ]
     if "seconds_per_step" in torch:
         lines.append(
             f"| PyTorch + PEFT ({torch.get('threads', '?')} threads) | "
             f"{_f(torch['seconds_per_step'])} | {_epochs(torch.get('seconds_per_step_by_epoch'))}"
             f" | {_f(torch.get('tokens_computed_per_second'), 0)} | "
-            f"{_f(torch['wall_seconds'], 0)} | {_f(torch['peak_rss_gb'])} |")
+            f"{_f(torch['wall_seconds'], 0)} | {_f(torch['peak_rss_gb'])} | "
+            f"{_f(projected.get('torch_peft'), 0)} |")
     else:
-        lines.append(f"| PyTorch + PEFT | {torch.get('skipped', 'not run')} | | | | |")
-    waited = ("not run in a smoke run" if result.get("default_recipe_wall_seconds") is None
-              else f"**{_f(result['default_recipe_wall_seconds'], 0)} s** (validation "
-              f"included, {result['default_recipe_steps']} steps, "
-              f"{result['default_recipe_status']})")
+        lines.append(f"| PyTorch + PEFT | {torch.get('skipped', 'not run')} | | | | | |")
+    if result.get("default_recipe_wall_seconds") is not None:
+        waited = (f"**{_f(result['default_recipe_wall_seconds'], 0)} s**, measured (validation "
+                  f"included, {result['default_recipe_steps']} steps, "
+                  f"{result['default_recipe_status']})")
+    elif result.get("smoke"):
+        waited = "not run in a smoke run"
+    else:
+        waited = (f"not run here; projected without validation: "
+                  f"{_f(projected.get('mlxmed_no_validation'), 0)} s")
+    basis = result.get("default_wall_basis", "measured")
     lines += [
         "",
-        f"What a user waits for, `mlxmed train` with every default: {waited}.",
+        f"What a user waits for, `mlxmed train` with every default: {waited}. The projected "
+        "walls are each contender's measured wall plus the default recipe's remaining steps at "
+        "its last epoch's seconds per step.",
         "",
         "| ratio (this configuration, this run) | value |",
         "|---|---|",
         f"| mlxmed ÷ mlx_lm.lora, seconds per step | {_f(result['ratio_step_mlxmed_vs_mlx_lm'])} |",
-        f"| mlxmed default wall ÷ mlx_lm.lora wall (same steps) | "
+        f"| mlxmed default wall ({basis}) ÷ mlx_lm.lora wall (projected, same steps) | "
         f"{_f(result.get('ratio_wall_default_vs_mlx_lm'))} |",
     ]
     if "ratio_step_mlxmed_vs_torch" in result:
         lines += [
             f"| mlxmed ÷ PyTorch + PEFT, seconds per step | "
             f"{_f(result['ratio_step_mlxmed_vs_torch'])} |",
-            f"| mlxmed default wall ÷ PyTorch + PEFT wall (same steps) | "
+            f"| mlxmed default wall ({basis}) ÷ PyTorch + PEFT wall (projected, same steps) | "
             f"{_f(result.get('ratio_wall_default_vs_torch'))} |",
         ]
     lines += [

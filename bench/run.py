@@ -68,6 +68,7 @@ def main() -> None:
         work = Path(tmp)
         if options.only in (None, "training"):
             results["training"] = bench_training(model, work, options.steps)
+            previous.write_text(json.dumps(results, indent=2) + "\n")  # kept if a later part fails
         if options.only in (None, "extraction"):
             trained = results.get("training", {}).get("focus", {}).get("trained_run_dir")
             if trained and not Path(trained).is_dir():

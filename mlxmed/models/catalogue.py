@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mlxmed import paths
@@ -57,7 +57,21 @@ def load_catalogue(directory: Path | None = None) -> dict[str, CatalogueEntry]:
             raise MlxmedError(f"{path}: architecture '{entry.architecture}' is not in mlxmed's "
                               "registry (mlxmed/models/architectures.py); fix the entry")
         entries[entry.name] = entry
-    return entries
+    return {name: _inherit_lora(entry, entries) for name, entry in entries.items()}
+
+
+def _inherit_lora(entry: CatalogueEntry, entries: dict[str, CatalogueEntry]) -> CatalogueEntry:
+    """An entry whose ``[lora]`` says ``from = "NAME"`` takes NAME's LoRA settings (its own keys
+    win), so two entries of one model cannot drift apart."""
+    source = entry.lora.get("from")
+    if source is None:
+        return entry
+    parent = entries.get(source)
+    if parent is None or "from" in parent.lora:
+        raise MlxmedError(f"catalogue entry {entry.name}: [lora] from = '{source}' must name an "
+                          "entry with its own [lora] settings; fix the entry")
+    own = {k: v for k, v in entry.lora.items() if k != "from"}
+    return replace(entry, lora={**parent.lora, **own})
 
 
 def get_entry(name: str) -> CatalogueEntry | None:

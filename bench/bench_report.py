@@ -84,6 +84,10 @@ def training_section(name: str, result: dict) -> list[str]:
             f"| mlxmed default wall ({basis}) ÷ PyTorch + PEFT wall (projected, same steps) | "
             f"{_f(result.get('ratio_wall_default_vs_torch'))} |",
         ]
+    ours_bare, torch_bare = projected.get("mlxmed_no_validation"), projected.get("torch_peft")
+    if basis == "measured" and ours_bare and torch_bare:
+        lines.append(f"| mlxmed wall without validation (projected) ÷ PyTorch + PEFT wall "
+                     f"(projected), same steps | {_f(ours_bare / torch_bare)} |")
     lines += [
         f"| mlxmed seconds per step ÷ matmul ceiling | "
         f"{_f(result['ratio_mlxmed_step_vs_ceiling'])} |",

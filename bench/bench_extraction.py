@@ -19,6 +19,7 @@ from mlxmed.extract import iter_rows
 from mlxmed.inference.labels import branch_points, common_prefix
 from mlxmed.inference.llama_predictor import LlamaPredictor
 from mlxmed.inference.llama_runtime import default_threads, quantize_gguf
+from mlxmed.inference.schema_decoding import SchemaDecoder
 from mlxmed.tasks import load_task
 
 CARDIO_NOTES = 30
@@ -53,8 +54,7 @@ def ceiling_child(task, gguf: Path, notes: list[dict], work: Path) -> dict:
 def notes_plan(notes: list[dict]) -> dict:
     prefix = notes[0]["prefix"]
     return {"prefix": prefix, "notes": [{"suffix": n["prompt"][len(prefix):],
-                                         "decode": n["decode"], "forced": n["forced"]}
-                                        for n in notes]}
+                                         "passes": n["passes"]} for n in notes]}
 
 
 def classification_work(task, gguf: Path, messages: list) -> list[dict]:
@@ -69,26 +69,51 @@ def classification_work(task, gguf: Path, messages: list) -> list[dict]:
     for m in messages:
         prompt = chat.prompt_ids(m)
         shared = max(0, common_prefix(empty, prompt) - 2)
-        work.append({"prompt": prompt, "prefix": prompt[:shared], "decode": extra,
-                     "forced": []})
+        work.append({"prompt": prompt, "prefix": prompt[:shared],
+                     "passes": [[token] for token in extra]})
     return work
 
 
+class RecordingEngine:
+    """An engine that passes everything on and keeps the answer's passes in order: each
+    decoded token alone, each run of forced tokens that was kept as one batch (tokens fed and
+    then taken back are dropped: that is mlxmed's own extra work, not the task's)."""
+
+    def __init__(self, engine) -> None:
+        self.engine, self.passes = engine, []
+
+    def start(self, prompt):
+        self.passes = []
+        return self.engine.start(prompt)
+
+    def feed(self, tokens):
+        self.passes.append(list(tokens))
+        return self.engine.feed(tokens)
+
+    def rewind(self, count: int) -> None:
+        self.passes[-1] = self.passes[-1][: len(self.passes[-1]) - count]
+        if not self.passes[-1]:
+            self.passes.pop()
+        self.engine.rewind(count)
+
+
 def extraction_work(task, gguf: Path, messages: list) -> tuple[list[dict], list]:
-    """Per note: the prompt, the shared prefix, the answer tokens mlxmed decodes one by one
-    and those it feeds as checked forced text (and mlxmed's answers, for agreement)."""
+    """Per note: the prompt, the shared prefix and the answer's passes in the order mlxmed
+    makes them (one per decoded token, one per kept run of forced tokens: a value must be
+    decoded before the text that follows it can be fed), and mlxmed's answers."""
     predictor = LlamaPredictor(task, gguf, n_ctx=task.max_seq_length + 256)
     chat = predictor.chat
     empty = chat.prompt_ids(task.messages(""))
+    decoder = SchemaDecoder(task.answer_pattern, predictor.token_pieces(),
+                            chat.end_of_turn_id(), chat.encode)
     work, answers = [], []
     for m in messages:
         prompt = chat.prompt_ids(m)
-        decoded = predictor.schema_answer(m, task.answer_pattern)
+        engine = RecordingEngine(predictor.engine())
+        decoded = decoder.decode(engine, prompt, predictor.max_tokens)
         shared = max(0, common_prefix(empty, prompt) - 2)
-        one_by_one = decoded.generated - decoded.checked
-        work.append({"prompt": prompt, "prefix": prompt[:shared],
-                     "decode": decoded.tokens[:one_by_one], "forced":
-                     decoded.tokens[one_by_one:]})
+        work.append({"prompt": prompt, "prefix": prompt[:shared], "passes": engine.passes,
+                     "forced": decoded.checked, "decoded": decoded.generated - decoded.checked})
         answers.append(decoded.text)
     return work, answers
 
@@ -151,8 +176,9 @@ def cardio_extraction(model: ModelDir, work: Path) -> dict:
     same = sum(task.parse_answer(a).value == task.parse_answer(b).value
                for a, b in zip(answers, naive["answers"], strict=True))
     seconds = ours["seconds_per_note"]
-    forced = sum(len(p["forced"]) for p in plan)
-    total = forced + sum(len(p["decode"]) for p in plan)
+    forced = sum(p["forced"] for p in plan)
+    total = forced + sum(p["decoded"] for p in plan)
+    passes = sum(len(p["passes"]) for p in plan)
     return {"notes": len(records), "model": "base (untrained), Q8_0",
             "mlxmed_notes_per_second": len(records) / sum(seconds),
             "naive_seconds": sum(naive["seconds_per_note"]), "mlxmed_seconds": sum(seconds),
@@ -160,12 +186,17 @@ def cardio_extraction(model: ModelDir, work: Path) -> dict:
             "ratio_mlxmed_vs_naive_speed": sum(naive["seconds_per_note"]) / sum(seconds),
             "fraction_of_ceiling": fraction(ceiling["seconds_per_note"], seconds),
             "same_answers_as_naive": same / len(records),
-            "answer_tokens_fed_as_forced_text": forced / max(1, total)}
+            "answer_tokens_fed_as_forced_text": forced / max(1, total),
+            "answer_passes_per_note": passes / len(records),
+            "answer_tokens_per_note": total / len(records)}
+
+
+def cardio_bench(model: ModelDir, work: Path) -> dict:
+    return emit("extraction (cardiology, JSON under the schema)", cardio_extraction(model, work))
 
 
 def bench_extraction(model: ModelDir, work: Path, count: int, run_dir: str | None = None
                      ) -> dict:
     return {"smoking": emit("extraction (smoking, label scoring)",
                             smoking_extraction(model, work, count, run_dir)),
-            "cardio": emit("extraction (cardiology, JSON under the schema)",
-                           cardio_extraction(model, work))}
+            "cardio": cardio_bench(model, work)}

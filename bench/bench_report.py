@@ -118,8 +118,11 @@ def extraction_section(result: dict) -> list[str]:
         "",
         "The ceiling is llama.cpp itself, in a clean process, doing only the work that cannot be "
         "avoided: each note's prefill after the cached shared instruction (at the same "
-        "positions), plus one-by-one decoding only where mlxmed decodes (label tokens past a "
-        "shared start; JSON values) and the forced JSON skeleton as batched prefill. The share "
+        "positions), then the answer's passes in mlxmed's order: one decode step per token "
+        "mlxmed decodes one at a time (label tokens past a shared start; JSON values), one "
+        "batch per run of the JSON skeleton it feeds and keeps (the text after a value can "
+        "only be fed once the value is decoded; tokens fed and taken back are not counted). "
+        "The share "
         "of the ceiling counts from the second note on, since the first also fills the "
         "instruction cache, which the ceiling takes as free.",
         "",
@@ -135,7 +138,10 @@ def extraction_section(result: dict) -> list[str]:
         lines.append(
             f"Cardiology: {_f(100 * cardio['answer_tokens_fed_as_forced_text'], 0, '%')} of the "
             "answer tokens are the schema's fixed text, fed as checked batches instead of one "
-            "decode step each.")
+            "decode step each"
+            + (f" ({_f(cardio['answer_tokens_per_note'], 0)} answer tokens in "
+               f"{_f(cardio['answer_passes_per_note'], 0)} passes per note)."
+               if "answer_passes_per_note" in cardio else "."))
     lines.append("")
     return lines
 
@@ -179,6 +185,9 @@ def write_markdown(results: dict, path: Path) -> None:
              "a clean process of its own; ratios compare runs of this one session. The first "
              f"{results['warmup_steps']} steps of every training contender are warm-up and not "
              "timed.", ""]
+    if results.get("reruns"):
+        lines += [f"Parts measured again on their own after the full run (same day, same "
+                  f"machine): {', '.join(results['reruns'])}.", ""]
     training = results.get("training")
     if training:
         lines += ["## Training (bundled SmolLM2-135M-Instruct)", ""]

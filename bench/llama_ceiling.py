@@ -1,13 +1,13 @@
 """llama.cpp's own time for the work `mlxmed extract` cannot avoid, measured directly, in a
 process of its own that imports nothing of mlxmed: per note, the prefill of the note's own
-tokens after the cached shared instruction (the same positions mlxmed's notes take), plus one
-decode step for each token mlxmed decodes one at a time, plus the forced tokens mlxmed feeds
-in one batch, fed in one batch here too.
+tokens after the cached shared instruction (the same positions mlxmed's notes take), then the
+answer's passes in mlxmed's order: one decode step per token it decodes one at a time, one
+batch per run of forced tokens it keeps (a value has to be decoded before the text after it).
 
     python bench/llama_ceiling.py PLAN.json
 
 PLAN.json: {"gguf", "n_ctx", "threads", "prefix": [ids], "notes": [{"suffix": [ids],
-"decode": [ids], "forced": [ids]}]}. Prints one JSON line with the seconds per note.
+"passes": [[ids], ...]}]}. Prints one JSON line with the seconds per note.
 """
 
 from __future__ import annotations
@@ -32,10 +32,8 @@ def main() -> None:
         llm.n_tokens = len(prefix)
         start = time.perf_counter()
         llm.eval(note["suffix"])
-        for token in note["decode"]:
-            llm.eval([token])
-        if note["forced"]:
-            llm.eval(note["forced"])
+        for tokens in note["passes"]:
+            llm.eval(tokens)
         seconds.append(time.perf_counter() - start)
     print(json.dumps({"seconds_per_note": seconds, "prefix_tokens": len(prefix)}))
 

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from bench_common import HERE, WARMUP_STEPS, emit
-from bench_extraction import bench_extraction
+from bench_extraction import bench_extraction, cardio_bench
 from bench_training import bench_training
 
 import mlxmed
@@ -48,7 +48,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notes", type=int, default=0,
                         help="test notes for extraction (default: the whole demo test split)")
-    parser.add_argument("--only", choices=["training", "extraction"], default=None)
+    parser.add_argument("--only", choices=["training", "extraction", "cardio"], default=None,
+                        help="one part (cardio: the cardiology extraction alone); the other "
+                        "parts' figures are kept from the last run")
     parser.add_argument("--steps", type=int, default=None,
                         help="a quick check that the bench runs: every training contender "
                         "runs this many steps, no default-recipe run; writes bench/smoke.json "
@@ -63,7 +65,8 @@ def main() -> None:
     if options.only and previous.is_file():
         earlier = json.loads(previous.read_text())
         if earlier.get("format") == FORMAT:  # a run of an older bench is not mixed in
-            results = {**earlier, **results}
+            results = {**earlier, **results,
+                       "reruns": [*earlier.get("reruns", []), options.only]}
     with tempfile.TemporaryDirectory(prefix="mlxmed-bench-") as tmp:
         work = Path(tmp)
         if options.only in (None, "training"):
@@ -74,6 +77,9 @@ def main() -> None:
             if trained and not Path(trained).is_dir():
                 trained = None
             results["extraction"] = bench_extraction(model, work, options.notes, trained)
+        if options.only == "cardio":
+            results["extraction"] = {**results.get("extraction", {}),
+                                     "cardio": cardio_bench(model, work)}
     previous.write_text(json.dumps(results, indent=2) + "\n")
     from bench_report import write_markdown
 

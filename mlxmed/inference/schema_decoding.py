@@ -101,7 +101,8 @@ class SchemaDecoder:
         logits = engine.start(prompt)
         generated = checked = 0
         while generated < max_tokens:
-            forced = _whole_characters(self.pattern.forced(answer))
+            must_follow = self.pattern.forced(answer)
+            forced = _whole_characters(must_follow)
             if forced:
                 proposal = self.encode(forced.decode("utf-8"))[: max_tokens - generated]
                 rows = engine.feed(proposal)
@@ -118,6 +119,8 @@ class SchemaDecoder:
                     logits = rows[accepted - 1]
                 if accepted < len(proposal):
                     engine.rewind(len(proposal) - accepted)
+                    if accepted:  # the answer grew: what it forces now
+                        must_follow = self.pattern.forced(answer)
                 else:
                     continue
                 if generated >= max_tokens:
@@ -126,7 +129,7 @@ class SchemaDecoder:
             if token == self.end_id:
                 return self._finish(answer, choices, tokens, generated, checked, True)
             piece = self.pieces[token] or b""
-            if not self.pattern.forced(answer):  # a real choice
+            if not must_follow:  # a real choice (nothing is forced after ``answer``)
                 choices.append(Choice(len(answer), len(answer) + len(piece),
                                       self.choice_logprob(logits, answer, token)))
             answer += piece

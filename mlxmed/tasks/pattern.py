@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from itertools import islice
 from typing import Any
 
 import regex
@@ -94,12 +95,9 @@ class AnswerPattern:
         where the answer could end)."""
         out = b""
         while len(out) < limit and not self.complete(text + out):
-            nexts = []
-            for byte in range(256):  # a second viable byte makes it a choice: stop there
-                if self.viable(text + out + bytes([byte])):
-                    nexts.append(byte)
-                    if len(nexts) > 1:
-                        break
+            # the first two viable next bytes: a second one makes it a choice
+            nexts = list(islice((byte for byte in range(256)
+                                 if self.viable(text + out + bytes([byte]))), 2))
             if len(nexts) != 1:
                 break
             out += bytes(nexts)

@@ -113,3 +113,23 @@ def tiny_setup(tmp_path_factory, tiny_models):
     run_data(load_task(root / "task.yaml"), root / "notes.csv", root / "data", sizes=(16,),
              model_dir=model_dir)
     return root, model_dir
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, tiny_setup, tiny_models):
+    """A studio workspace over the tiny setup (task, notes, labels, runs, a GGUF)."""
+    from studio_workspace import build_workspace
+
+    root, model_dir = tiny_setup
+    return build_workspace(tmp_path_factory.mktemp("ws") / "study", root, model_dir,
+                           tiny_models("llama", "Q8_0"))
+
+
+@pytest.fixture(scope="module")
+def server(workspace, tmp_path_factory):
+    """`mlxmed studio` serving :func:`workspace` in its own process."""
+    from studio_server import StudioServer
+
+    running = StudioServer(workspace, tmp_path_factory.mktemp("log") / "studio.log").start()
+    yield running
+    running.stop()

@@ -15,8 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from studio_server import StudioServer
-from studio_workspace import HOSTILE, build_workspace
+from studio_workspace import HOSTILE
 
 from mlxmed.errors import MlxmedError
 from mlxmed.tasks import load_task
@@ -30,20 +29,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(os.environ.get("MLXMED_TEST_ARTIFACTS")
                  or Path(__file__).resolve().parents[1] / "test-artifacts")
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory, tiny_setup, tiny_models):
-    root, model_dir = tiny_setup
-    return build_workspace(tmp_path_factory.mktemp("ws") / "study", root, model_dir,
-                           tiny_models("llama", "Q8_0"))
-
-
-@pytest.fixture(scope="module")
-def server(workspace, tmp_path_factory):
-    running = StudioServer(workspace, tmp_path_factory.mktemp("log") / "studio.log").start()
-    yield running
-    running.stop()
 
 
 @pytest.fixture(scope="module")

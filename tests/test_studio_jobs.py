@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from studio_workspace import build_workspace
 
 from mlxmed.artifacts import ModelDir, Run
 from mlxmed.errors import MlxmedError
@@ -15,13 +14,6 @@ from mlxmed.jobs.worker import finite
 from mlxmed.labelling import LabelStore
 from mlxmed.tasks import load_task
 from mlxmed.workspace import Workspace
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory, tiny_setup, tiny_models):
-    root, model_dir = tiny_setup
-    return build_workspace(tmp_path_factory.mktemp("ws") / "study", root, model_dir,
-                           tiny_models("llama", "Q8_0"))
 
 
 def test_the_workspace_lists_everything_with_its_status(workspace):

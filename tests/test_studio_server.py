@@ -15,26 +15,11 @@ import sys
 import pytest
 from mlxmed.studio.security import POLICY
 from studio_server import StudioServer
-from studio_workspace import build_workspace
 
 from mlxmed.errors import MlxmedError
 from mlxmed.tasks import load_task
 
 SIOCGIFADDR = 0x8915
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory, tiny_setup, tiny_models):
-    root, model_dir = tiny_setup
-    return build_workspace(tmp_path_factory.mktemp("ws") / "study", root, model_dir,
-                           tiny_models("llama", "Q8_0"))
-
-
-@pytest.fixture(scope="module")
-def server(workspace, tmp_path_factory):
-    running = StudioServer(workspace, tmp_path_factory.mktemp("log") / "studio.log").start()
-    yield running
-    running.stop()
 
 
 def test_nothing_is_served_without_the_token(server):

@@ -28,7 +28,7 @@ import random
 from datetime import date, timedelta
 from pathlib import Path
 
-from mlxmed.atomic import atomic_file
+from mlxmed.demo_data.files import write_example
 
 DEFAULT_N = 450
 DEFAULT_SEED = 1907
@@ -737,14 +737,5 @@ Regenerate (n={n}, seed={seed}) with:
 def write(out_dir: Path, n: int = DEFAULT_N, seed: int = DEFAULT_SEED) -> Path:
     """Write ``reports.jsonl``, ``task.yaml`` and ``README.md`` into ``out_dir``, each
     atomically; return the path of ``reports.jsonl``."""
-    out_dir = Path(out_dir)
     records = generate(n, seed)
-    path = out_dir / "reports.jsonl"
-    with atomic_file(path) as handle:
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    with atomic_file(out_dir / "task.yaml") as handle:
-        handle.write(task_yaml())
-    with atomic_file(out_dir / "README.md") as handle:
-        handle.write(readme(records, n, seed))
-    return path
+    return write_example(out_dir, "reports.jsonl", records, task_yaml(), readme(records, n, seed))

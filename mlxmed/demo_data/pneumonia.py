@@ -35,13 +35,12 @@ nodule", "atelectasis versus scarring") occur in every class.
 
 from __future__ import annotations
 
-import csv
 import random
 import re
 from datetime import date, timedelta
 from pathlib import Path
 
-from mlxmed.atomic import atomic_file
+from mlxmed.demo_data.files import write_example
 
 LABELS = ("PRESENT", "ABSENT", "POSSIBLE", "NOT MENTIONED")
 TARGET_SHARE = {"NOT MENTIONED": 0.42, "PRESENT": 0.34, "ABSENT": 0.12, "POSSIBLE": 0.12}
@@ -1319,14 +1318,6 @@ def generate(n: int = DEFAULT_N, seed: int = DEFAULT_SEED) -> list[dict]:
     return records
 
 
-def _write_csv(path: Path, records: list[dict]) -> None:
-    with atomic_file(path) as handle:
-        writer = csv.DictWriter(handle, fieldnames=["id", "text", "pneumonia"],
-                                lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(records)
-
-
 TASK_YAML = """\
 # Assertion status of pneumonia on the current chest imaging study (present / negated /
 # uncertain / not mentioned).
@@ -1417,12 +1408,5 @@ Regenerate (n={n}, seed={seed}) with:
 def write(out_dir: Path, n: int = DEFAULT_N, seed: int = DEFAULT_SEED) -> Path:
     """Write ``notes.csv`` (``id,text,pneumonia``), ``task.yaml`` and ``README.md`` into
     ``out_dir``, each atomically; return the path of ``notes.csv``."""
-    out_dir = Path(out_dir)
     records = generate(n, seed)
-    path = out_dir / "notes.csv"
-    _write_csv(path, records)
-    with atomic_file(out_dir / "task.yaml") as handle:
-        handle.write(TASK_YAML)
-    with atomic_file(out_dir / "README.md") as handle:
-        handle.write(readme(records, n, seed))
-    return path
+    return write_example(out_dir, "notes.csv", records, TASK_YAML, readme(records, n, seed))

@@ -20,12 +20,11 @@ date printed in the note header; a bare year is at least two calendar years back
 
 from __future__ import annotations
 
-import csv
 import random
 from datetime import date, timedelta
 from pathlib import Path
 
-from mlxmed.atomic import atomic_file
+from mlxmed.demo_data.files import write_example
 
 LABELS = ("CURRENT SMOKER", "PAST SMOKER", "SMOKER", "NON-SMOKER", "UNKNOWN")
 TARGET_SHARE = {
@@ -768,15 +767,6 @@ def generate(n: int = DEFAULT_N, seed: int = DEFAULT_SEED) -> list[dict]:
     return records
 
 
-def _write_csv(path: Path, records: list[dict]) -> None:
-    with atomic_file(path) as handle:
-        writer = csv.DictWriter(
-            handle, fieldnames=["id", "text", "smoking_status"], lineterminator="\n"
-        )
-        writer.writeheader()
-        writer.writerows(records)
-
-
 TASK_YAML = """\
 # Smoking status of the patient, with the label definitions of the i2b2 2006 Smoking Challenge.
 # Written by `python -m mlxmed.demo_data`; edit the generator, not this file.
@@ -857,12 +847,5 @@ Regenerate (n={n}, seed={seed}) with:
 def write(out_dir: Path, n: int = DEFAULT_N, seed: int = DEFAULT_SEED) -> Path:
     """Write ``notes.csv`` (``id,text,smoking_status``), ``task.yaml`` and ``README.md`` into
     ``out_dir``, each atomically; return the path of ``notes.csv``."""
-    out_dir = Path(out_dir)
     records = generate(n, seed)
-    path = out_dir / "notes.csv"
-    _write_csv(path, records)
-    with atomic_file(out_dir / "task.yaml") as handle:
-        handle.write(TASK_YAML)
-    with atomic_file(out_dir / "README.md") as handle:
-        handle.write(readme(records, n, seed))
-    return path
+    return write_example(out_dir, "notes.csv", records, TASK_YAML, readme(records, n, seed))

@@ -2,6 +2,8 @@
 
 * MLX on Linux: the ``mlx[cpu]`` wheel links a slow reference BLAS. Loading OpenBLAS into the
   global symbol namespace *before* ``mlx`` is first imported makes its matmuls ~50x faster.
+  OpenBLAS picks its kernels by CPU model; one it does not know yet gets its oldest (SSE3)
+  kernels, so the kernels are chosen from the CPU's feature flags instead.
 * dtype: float32 on CPU (bf16/f16 matmuls do not use BLAS there), float16 on Apple GPUs.
 * llama.cpp: safe model parameters (never the AMX code path that crashes in some VMs) and
   thread counts equal to the physical cores.
@@ -42,6 +44,14 @@ OFFLINE_ENV = {
     "TOKENIZERS_PARALLELISM": "false",
 }
 
+# OpenBLAS kernel sets by the x86-64 features they need, best first (names as OpenBLAS's
+# OPENBLAS_CORETYPE takes them; all three exist since OpenBLAS 0.3.11)
+OPENBLAS_CORETYPES = (
+    ("Cooperlake", {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl", "avx512_bf16"}),
+    ("SkylakeX", {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"}),
+    ("Haswell", {"avx2", "fma"}),
+)
+
 _openblas_handle: ctypes.CDLL | None = None
 _warned: set[str] = set()
 
@@ -77,6 +87,9 @@ def load_openblas() -> bool:
     # idle BLAS threads go to sleep soon instead of spinning on sched_yield (the default
     # spin burnt a quarter of a training run's CPU time in the kernel; wall time unchanged)
     os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+    coretype = openblas_coretype(cpu_flags())
+    if coretype:
+        os.environ.setdefault("OPENBLAS_CORETYPE", coretype)
     found = ctypes.util.find_library("openblas")
     for candidate in ((found,) if found else ()) + OPENBLAS_CANDIDATES:
         try:
@@ -87,6 +100,31 @@ def load_openblas() -> bool:
     _warn_once("no-openblas",
                f"OpenBLAS not found: MLX training on CPU will be very slow; {OPENBLAS_FIX}")
     return False
+
+
+def openblas_coretype(flags: set[str]) -> str | None:
+    """The OpenBLAS kernels for a CPU with these feature flags (None: leave it to OpenBLAS).
+
+    OpenBLAS recognises CPUs by model number, so a newer one than the library (Debian 12's
+    0.3.21 on a Sapphire Rapids Xeon) falls back to its Prescott (SSE3) kernels: float32
+    matmuls then ran at ~20 GFLOP/s a core here instead of ~160. The flags say which kernels
+    the CPU can run, whatever its model."""
+    for name, needed in OPENBLAS_CORETYPES:
+        if needed <= flags:
+            return name
+    return None
+
+
+def openblas_corename() -> str | None:
+    """The kernel set the loaded OpenBLAS uses (e.g. ``Haswell``), if OpenBLAS is loaded."""
+    if _openblas_handle is None:
+        return None
+    try:
+        get = _openblas_handle.openblas_get_corename
+    except AttributeError:
+        return None
+    get.restype = ctypes.c_char_p
+    return get().decode()
 
 
 def _warn_once(key: str, message: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import warnings
@@ -34,6 +35,37 @@ def test_openblas_is_mapped_into_the_process_before_mlx():
     maps = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout
     assert "libopenblas" in maps
+
+
+def test_openblas_kernels_follow_the_cpu_features():
+    assert platform.openblas_coretype({"avx2", "fma", "avx512f", "avx512cd", "avx512bw",
+                                       "avx512dq", "avx512vl", "avx512_bf16"}) == "Cooperlake"
+    assert platform.openblas_coretype({"avx2", "fma", "avx512f", "avx512cd", "avx512bw",
+                                       "avx512dq", "avx512vl"}) == "SkylakeX"
+    assert platform.openblas_coretype({"avx", "avx2", "fma", "sse4_2"}) == "Haswell"
+    assert platform.openblas_coretype({"sse4_2", "avx"}) is None  # OpenBLAS decides
+    assert platform.openblas_coretype(set()) is None  # not x86 (or flags unknown)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="OpenBLAS is Linux-only")
+def test_openblas_runs_the_kernels_the_cpu_supports():
+    # a CPU that OpenBLAS does not know by model would otherwise get its SSE3 kernels
+    code = "import mlxmed.platform as p; print(p.openblas_corename())"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    name = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, env=env).stdout.strip()
+    expected = platform.openblas_coretype(platform.cpu_flags())
+    if expected:
+        assert name.lower() == expected.lower()
+    assert name.lower() not in ("prescott", "core2", "katmai", "none")
+
+
+def test_the_users_openblas_coretype_wins():
+    code = "import mlxmed, os; print(os.environ['OPENBLAS_CORETYPE'])"
+    env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env).stdout.strip()
+    assert out == "Haswell"
 
 
 def test_missing_openblas_warns_once_with_the_fix(monkeypatch):

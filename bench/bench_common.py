@@ -34,7 +34,10 @@ def emit(name: str, result: dict) -> dict:
 
 def clean_env(extra: dict | None = None) -> dict[str, str]:
     """The environment of a contender: this one without anything mlxmed set at import (thread
-    counts, offline switches, cache folders), so nothing of mlxmed leaks into the others."""
+    counts, offline switches, cache folders), so nothing of mlxmed leaks into the others.
+    ``OPENBLAS_CORETYPE`` stays: the OpenBLAS kernels this CPU can run (see
+    :func:`mlxmed.platform.openblas_coretype`), which MLX needs in any process here, mlx-lm's
+    included (PyTorch's own BLAS ignores it)."""
     drop = ("OPENBLAS_NUM_THREADS", "OPENBLAS_THREAD_TIMEOUT", "HF_HUB_OFFLINE",
             "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "TOKENIZERS_PARALLELISM",
             "TMPDIR", "MPLCONFIGDIR")

@@ -2,8 +2,9 @@
 that imports nothing of mlxmed, printing each training report as a JSON line.
 
 OpenBLAS is loaded into the process before MLX, as anyone running MLX on a Linux CPU must
-(the `mlx[cpu]` wheel's reference BLAS is ~50x slower), with one thread per physical core:
-the same two things mlxmed does, and nothing else.
+(the `mlx[cpu]` wheel's reference BLAS is ~50x slower), with one thread per physical core
+and the kernels the CPU supports (``OPENBLAS_CORETYPE``, passed on by the caller): the same
+things mlxmed does, and nothing else.
 
     python bench/mlx_lm_lora.py --model M --train --data D ...   (mlx_lm.lora's arguments)
 """

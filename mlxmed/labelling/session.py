@@ -35,8 +35,8 @@ class Suggestion:
 
     @property
     def certainty(self) -> float | None:
-        """What orders the queue: the confidence; None for an invalid answer; 1 for a valid
-        answer that comes without a confidence (extraction)."""
+        """What orders the queue: the confidence (for extraction, the weakest field's); None
+        for an invalid answer; 1 for a valid answer whose engine gave no confidence."""
         if self.value is None:
             return None
         return self.confidence if self.confidence is not None else 1.0

@@ -34,8 +34,8 @@ def cardio(bundled_mlx, tmp_path_factory):
     data = run_data(task, NOTES, root / "data", sizes=(TRAIN_NOTES,),
                     model_dir=bundled_mlx).folder
     result = train(task, ModelDir.open(bundled_mlx), data, root / "run",
-                   # 3 epochs (36 steps), not the default minimum of 200: a step of this
-                   # 1,100-token prompt takes ~70 s on 2 cores
+                   # 3 epochs (36 steps), not the default minimum of 300 steps: a step of
+                   # these ~1,600-token chats took ~60 s on 2 cores (before the OpenBLAS fix)
                    TrainSettings(val_limit=20, epochs=3),
                    train_file=data.subset_path(TRAIN_NOTES))
     assert result.status in ("finished", "early_stopped")

@@ -45,9 +45,9 @@ OFFLINE_ENV = {
 }
 
 # OpenBLAS kernel sets by the x86-64 features they need, best first (names as OpenBLAS's
-# OPENBLAS_CORETYPE takes them; all three exist since OpenBLAS 0.3.11)
+# OPENBLAS_CORETYPE takes them; SkylakeX exists since OpenBLAS 0.2.20, Haswell before that).
+# Newer sets (Cooperlake, SapphireRapids) add bfloat16 kernels, not faster float32 ones.
 OPENBLAS_CORETYPES = (
-    ("Cooperlake", {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl", "avx512_bf16"}),
     ("SkylakeX", {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"}),
     ("Haswell", {"avx2", "fma"}),
 )

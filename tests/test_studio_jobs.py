@@ -90,7 +90,9 @@ def test_a_job_reports_its_steps_stops_on_sigint_and_resumes(workspace, tmp_path
     model = ModelDir.open(workspace / "models" / "tiny")
     spec = plan_job("train", workspace / "task.yaml", workspace / "labelled.csv", model,
                     tmp_path / "data", tmp_path / "run",
-                    {"iters": "40", "min_steps": "40", "batch_size": "2",
+                    # enough steps that the run cannot end before the SIGINT arrives (40
+                    # steps of the tiny model finished first once matmuls got faster)
+                    {"iters": "400", "min_steps": "400", "batch_size": "2",
                      "learning_rate": "1e-3"})
     job = Job(spec, tmp_path / "jobs").start()
     deadline = time.monotonic() + 120

@@ -99,6 +99,9 @@ class TrainDisplay:
 @click.option("--rank", type=click.IntRange(min=1), help="LoRA rank.")
 @click.option("--alpha", type=POSITIVE, help="LoRA alpha (the update is scaled by alpha/rank).")
 @click.option("--lr", "learning_rate", type=POSITIVE, help="Learning rate.")
+@click.option("--dropout", type=click.FloatRange(min=0.0, max=0.9),
+              help="Dropout on the LoRA adapters' input while training (default: the model's "
+              "catalogue setting, usually 0).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Notes per step.")
 @click.option("--max-seq-length", type=click.IntRange(min=32),
               help="Token limit per note (default: the task's).")

@@ -125,14 +125,19 @@ def test_training_lowers_loss_and_writes_a_complete_run(tiny_setup, tmp_path):
 
 def test_adapter_loads_in_plain_mlx_lm(tiny_setup, tmp_path):
     from mlx_lm import load
+    from mlx_lm.tuner.lora import LoRALinear
 
     root, model_dir = tiny_setup
     run_dir = tmp_path / "run"
     train(load_task(root / "task.yaml"), ModelDir.open(model_dir), PreparedData.open(root / "data"),
           run_dir,
-          TrainSettings(iters=4, batch_size=4, learning_rate=1e-2))
-    model, _ = load(str(model_dir), adapter_path=str(run_dir / "adapters" / "best"))
-    assert model is not None
+          TrainSettings(iters=4, batch_size=4, learning_rate=1e-2, dropout=0.25))
+    adapter = run_dir / "adapters" / "best"
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert config["lora_parameters"]["dropout"] == 0.25
+    model, _ = load(str(model_dir), adapter_path=str(adapter))
+    lora = [m for _, m in model.named_modules() if isinstance(m, LoRALinear)]
+    assert lora and all(abs(m.dropout._p_1 - 0.75) < 1e-9 for m in lora)
 
 
 class _FakeMonitor(TrainingMonitor):
@@ -363,6 +368,8 @@ def test_default_budget_never_shrinks_below_min_steps_and_a_chosen_one_is_kept(t
     assert raised.iters == 50 and raised.min_steps == 50
     per_epoch = resolve_settings(TrainSettings(evals_per_epoch=2), model, task, n_train=50)
     assert per_epoch.steps_per_eval == 6
+    assert small.dropout == 0.0  # mlx-lm's default, unless the catalogue or the user sets it
+    assert resolve_settings(TrainSettings(dropout=0.1), model, task, n_train=50).dropout == 0.1
 
 
 def test_validation_notes_default_by_task_kind_and_a_chosen_number_is_kept(tiny_setup):

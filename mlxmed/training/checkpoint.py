@@ -15,7 +15,7 @@ def adapter_config(settings: ResolvedSettings) -> dict:
     """mlx-lm's adapter_config.json, so `mlx_lm.load(model, adapter_path=...)` works too."""
     return {"fine_tune_type": "lora", "num_layers": settings.layers,
             "lora_parameters": {"rank": settings.rank, "scale": settings.scale,
-                                "dropout": 0.0}}
+                                "dropout": settings.dropout}}
 
 
 def _save_safetensors(path: Path, arrays: dict) -> None:

@@ -123,7 +123,8 @@ def train(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: str | Pa
     model.freeze()
     resolved.layers = min(resolved.layers, len(model.layers))
     linear_to_lora_layers(model, resolved.layers,
-                          {"rank": resolved.rank, "scale": resolved.scale, "dropout": 0.0})
+                          {"rank": resolved.rank, "scale": resolved.scale,
+                           "dropout": resolved.dropout})
     own_store = trunk_store is None
     store = trunk_store if trunk_store is not None else TrunkStore()
     trunk = frozen_trunk(model, resolved, store)

@@ -13,7 +13,7 @@ from mlxmed.tasks import Task
 
 # used when a model has no catalogue entry (a folder converted from elsewhere)
 FALLBACK_LORA = {"rank": 8, "alpha": 160, "learning_rate": 2e-4, "layers": 16, "epochs": 3,
-                 "batch_size": 4, "min_steps": 200}
+                 "batch_size": 4, "min_steps": 200, "dropout": 0.0}
 EVALS_PER_RUN = 8  # validation-metric evaluations in a run, unless evals_per_epoch is set
 
 
@@ -30,6 +30,7 @@ class TrainSettings:
     max_seq_length: int | None = None
     layers: int | None = None
     min_steps: int | None = None
+    dropout: float | None = None  # on the LoRA input while training (mlx-lm's dropout)
     patience: int = 4
     seed: int = 0
     evals_per_epoch: int | None = None
@@ -67,6 +68,7 @@ class ResolvedSettings:
     steps_per_epoch: int
     steps_per_eval: int
     report_every: int = 10
+    dropout: float = 0.0  # last, so records written before it existed still load
 
     @property
     def scale(self) -> float:
@@ -98,7 +100,7 @@ def resolve_settings(settings: TrainSettings, model_dir: ModelDir, task: Task,
     raises it."""
     defaults = catalogue_defaults(model_dir)
     values = asdict(settings)
-    for key in ("rank", "alpha", "learning_rate", "layers", "batch_size"):
+    for key in ("rank", "alpha", "learning_rate", "layers", "batch_size", "dropout"):
         if values[key] is None:
             values[key] = defaults[key]
     values["batch_size"] = max(1, min(values["batch_size"], n_train))

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from mlxmed.errors import MlxmedError, os_error_line
-from mlxmed.tasks import ClassificationTask, ExtractionTask
+from mlxmed.tasks import Task
 from mlxmed.training.distributed import launcher_command, run_launcher
 
 console = Console()
@@ -31,8 +31,7 @@ class _Positive(click.FloatRange):
 
 POSITIVE = _Positive(min=0, min_open=True)
 # the per-kind default of --val-limit, as the task classes set it
-VAL_LIMIT_DEFAULTS = (f"default: {ClassificationTask.validation_notes} for classification, "
-                      f"{ExtractionTask.validation_notes} for extraction")
+VAL_LIMIT_DEFAULTS = f"default: {Task.validation_notes}"
 
 
 def argv_without(option: str, argv: list[str]) -> list[str]:

@@ -380,8 +380,8 @@ def test_validation_notes_default_by_task_kind_and_a_chosen_number_is_kept(tiny_
     labels = load_task(root / "task.yaml")
     fields = load_task("examples/cardio_de/task.yaml")
     assert resolve_settings(TrainSettings(), model, labels, n_train=50).val_limit == 100
-    # extraction decodes each validation note, so it scores fewer of them by default
-    assert resolve_settings(TrainSettings(), model, fields, n_train=50).val_limit == 25
+    # extraction reads each validation note with its gold answer fed in: one pass, like labels
+    assert resolve_settings(TrainSettings(), model, fields, n_train=50).val_limit == 100
     assert resolve_settings(TrainSettings(val_limit=7), model, fields, n_train=50).val_limit == 7
 
 

@@ -60,6 +60,9 @@ class Task:
     balanced_sampling: ClassVar[bool] = False
     # validation notes training scores at each evaluation, unless the user sets how many
     validation_notes: ClassVar[int] = 100
+    # whether training's validation metric reads the answers with the gold answer fed in
+    # (see training.forced) instead of answering each note as `extract` does
+    forced_validation: ClassVar[bool] = False
 
     name: str
     instruction: str

@@ -6,18 +6,15 @@ from __future__ import annotations
 from mlxmed.inference.mlx_predictor import hidden_states, project
 
 
-def answer_loss(model, tokens, lengths, positions, mask, prefix=None, trunk_states=None,
-                split: int = 0):
-    """Cross-entropy on the answer tokens only, projecting only those positions to logits;
-    ``mask`` holds each answer token's weight (see :func:`iterate_batches`: they sum to 1 over
-    a batch), so the loss is the batch's mean, also when processes share the batch.
+def answer_logits(model, tokens, positions, prefix=None, trunk_states=None, split: int = 0):
+    """(logits at the answer positions, the tokens they should predict): the model run over
+    a batch of :func:`iterate_batches`, projecting only the answer positions.
 
     The first ``len(prefix)`` tokens, the same in every row, go through the model once and
     their keys/values are shared by the rows (the same result, less work). With
     ``trunk_states`` (see :func:`iterate_batches`), only layers ``split`` and up are run.
     """
     import mlx.core as mx
-    import mlx.nn as nn
     from mlx_lm.models.cache import make_prompt_cache
 
     from mlxmed.accel.trunk import top_caches, top_pass
@@ -39,8 +36,18 @@ def answer_loss(model, tokens, lengths, positions, mask, prefix=None, trunk_stat
     else:
         hidden = hidden_states(model, inputs)
     picked = mx.take_along_axis(hidden, positions[..., None], axis=1)
-    logits = project(model, picked)
-    wanted = mx.take_along_axis(targets[:, shared:], positions, axis=1)
+    return project(model, picked), mx.take_along_axis(targets[:, shared:], positions, axis=1)
+
+
+def answer_loss(model, tokens, lengths, positions, mask, prefix=None, trunk_states=None,
+                split: int = 0):
+    """Cross-entropy on the answer tokens only (see :func:`answer_logits`); ``mask`` holds
+    each answer token's weight (see :func:`iterate_batches`: they sum to 1 over a batch), so
+    the loss is the batch's mean, also when processes share the batch."""
+    import mlx.core as mx
+    import mlx.nn as nn
+
+    logits, wanted = answer_logits(model, tokens, positions, prefix, trunk_states, split)
     losses = nn.losses.cross_entropy(logits, wanted) * mask
     count = (mask > 0).sum()
     return losses.astype(mx.float32).sum(), count

@@ -16,6 +16,7 @@ from mlxmed.tasks import Task
 from mlxmed.training.batches import TokenizedDataset
 from mlxmed.training.checkpoint import save_adapter
 from mlxmed.training.distributed import Processes, gather_json, merge_splits, split_for
+from mlxmed.training.forced import field_hits, forced_metrics
 from mlxmed.training.settings import ResolvedSettings
 
 Event = Callable[[dict], None]
@@ -82,6 +83,8 @@ class TrainingMonitor:
     def evaluate_metric(self) -> dict:
         """The task metric on the validation notes; several processes each answer their
         share, and every process scores all the answers (so all take the same decisions)."""
+        if self.task.forced_validation:
+            return self.evaluate_forced()
         self.model.eval()
         predictor = MlxPredictor(self.task, self.model, self.chat, trunk=self.trunk)
         prompts = [m[:-1] for m in self.val_chats]
@@ -92,6 +95,17 @@ class TrainingMonitor:
         self.model.train()
         parts = gather_json([p.value for p in predictions], self.procs)
         return self.task.metrics(self.gold, merge_splits(parts, len(prompts)))
+
+    def evaluate_forced(self) -> dict:
+        """The share of validation fields read right with the gold answer fed in (see
+        :mod:`mlxmed.training.forced`), each process reading its share of the notes."""
+        self.model.eval()
+        hits = field_hits(self.model, self.task, self.chat,
+                          split_for(self.val_chats, self.procs), self.settings.batch_size,
+                          self.settings.max_seq_length, self.trunk)
+        self.model.train()
+        parts = gather_json(hits, self.procs)
+        return forced_metrics(self.task, merge_splits(parts, len(self.val_chats)))
 
     def on_val_loss_report(self, info: dict) -> None:
         if info["iteration"] == 0 and self.step_offset > 0:

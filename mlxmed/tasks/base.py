@@ -54,7 +54,8 @@ class Task:
     # how `mlxmed data` stratifies the split, and the heading of its table of strata
     stratified_by: ClassVar[str] = ""
     stratum_heading: ClassVar[str] = ""
-    # the headline metric (what selects the best adapter)
+    # the headline metric of answered notes (it selects the best adapter unless the kind
+    # validates with the gold answer fed in, see forced_validation)
     headline: ClassVar[str] = ""
     # whether training draws rare answers more often (see training.batches.epoch_order)
     balanced_sampling: ClassVar[bool] = False

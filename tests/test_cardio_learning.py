@@ -19,7 +19,7 @@ from mlxmed.inference.llama_runtime import quantize_gguf
 from mlxmed.tasks import load_task
 from mlxmed.training import TrainSettings, train
 
-# A measurement, not a CI test: about an hour on 2 cores with the default 300-step budget, and
+# A measurement, not a CI test: about two hours on 2 cores with the default 300-step budget, and
 # on the bundled 135M model it does not yet meet every bar (issue 18). Run it with
 # `make measure`.
 pytestmark = [pytest.mark.slow, pytest.mark.measurement]

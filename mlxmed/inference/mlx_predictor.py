@@ -12,7 +12,7 @@ import numpy as np
 
 from mlxmed.inference.labels import Branches, branch_batch, common_prefix, fill_branch_logprobs
 from mlxmed.inference.predictor import Predictor, predict_all
-from mlxmed.inference.vocab import token_bytes_from_tokenizer_json
+from mlxmed.inference.vocab import model_token_bytes
 from mlxmed.models.chat_tokenizer import ChatTokenizer, Messages
 
 if TYPE_CHECKING:
@@ -154,10 +154,7 @@ class MlxPredictor(Predictor):
         return score_labels(self.model, prompt, label_ids, self.prefix, shared)
 
     def token_pieces(self) -> list[bytes | None]:
-        import json
-
-        data = json.loads((self.chat.model_dir / "tokenizer.json").read_text(encoding="utf-8"))
-        return token_bytes_from_tokenizer_json(data)
+        return model_token_bytes(self.chat.model_dir)
 
     def engine(self) -> MlxEngine:
         return MlxEngine(self)

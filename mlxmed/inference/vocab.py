@@ -23,6 +23,15 @@ def _byte_decoder() -> dict[str, int]:
     return {chr(code): byte for byte, code in zip(printable, codes, strict=True)}
 
 
+def model_token_bytes(model_dir) -> list[bytes | None]:
+    """:func:`token_bytes_from_tokenizer_json` of a converted model folder's tokenizer."""
+    import json
+    from pathlib import Path
+
+    text = (Path(model_dir) / "tokenizer.json").read_text(encoding="utf-8")
+    return token_bytes_from_tokenizer_json(json.loads(text))
+
+
 def token_bytes_from_tokenizer_json(data: dict) -> list[bytes | None]:
     """Per token id, the bytes it writes (None for special/added tokens), for byte-level BPE
     and SentencePiece-style vocabularies as a ``tokenizer.json`` describes them."""

@@ -11,11 +11,9 @@ before it were right. Each note then costs one pass over its chat, in training-s
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
-from mlxmed.inference.vocab import token_bytes_from_tokenizer_json
+from mlxmed.inference.vocab import model_token_bytes
 from mlxmed.models.chat_tokenizer import ChatTokenizer
 from mlxmed.tasks import Task
 from mlxmed.training.batches import TokenizedDataset, iterate_batches
@@ -58,8 +56,7 @@ def field_hits(model, task: Task, chat: ChatTokenizer, chats: list, batch_size: 
     """Per chat, per field: whether the field is read right with the gold answer fed in."""
     import mlx.core as mx
 
-    pieces = token_bytes_from_tokenizer_json(
-        json.loads((chat.model_dir / "tokenizer.json").read_text(encoding="utf-8")))
+    pieces = model_token_bytes(chat.model_dir)
     dataset = TokenizedDataset(chats, chat, max_seq_length)
     wanted = [field_tokens(task, answer, ids[offset:], pieces)
               for answer, (ids, offset) in zip(dataset.answers, dataset.items, strict=True)]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from mlxmed.artifacts import ModelDir, PreparedData
+from mlxmed.inference.vocab import model_token_bytes
 from mlxmed.tasks import load_task
 from mlxmed.tasks.values import format_json
 from mlxmed.training import TrainSettings, train
@@ -75,10 +76,7 @@ def test_each_field_gets_the_tokens_that_write_its_value(tiny_extraction):
     root, model_dir = tiny_extraction
     task, model = load_task(root / "task.yaml"), ModelDir.open(model_dir)
     chat = model.chat_tokenizer()
-    from mlxmed.inference.vocab import token_bytes_from_tokenizer_json
-
-    pieces = token_bytes_from_tokenizer_json(json.loads((model_dir / "tokenizer.json")
-                                                        .read_text(encoding="utf-8")))
+    pieces = model_token_bytes(model_dir)
     for messages in PreparedData.open(root / "data").chats("valid"):
         ids, offset = chat.example_ids(messages)
         answer = messages[-1]["content"]
@@ -113,7 +111,6 @@ def test_batched_and_trunk_readings_equal_a_plain_pass_of_a_trained_model(tiny_e
     from mlx_lm import load
 
     from mlxmed.accel.trunk import FrozenTrunk
-    from mlxmed.inference.vocab import token_bytes_from_tokenizer_json
 
     root, model_dir = tiny_extraction
     task, data = load_task(root / "task.yaml"), PreparedData.open(root / "data")
@@ -129,8 +126,7 @@ def test_batched_and_trunk_readings_equal_a_plain_pass_of_a_trained_model(tiny_e
     model.eval()
     chat = ModelDir.open(model_dir).chat_tokenizer()
     chats = data.chats("valid")
-    pieces = token_bytes_from_tokenizer_json(json.loads((model_dir / "tokenizer.json")
-                                                        .read_text(encoding="utf-8")))
+    pieces = model_token_bytes(model_dir)
     expected = reference_hits(model, task, chat, chats, pieces)
     assert any(any(row) for row in expected) and not all(all(row) for row in expected)
     assert field_hits(model, task, chat, chats, 4, 512) == expected

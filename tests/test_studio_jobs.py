@@ -3,6 +3,8 @@ progress and time left, a SIGINT that stops safely, and the resumed run finishin
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
 
 import pytest
@@ -86,6 +88,19 @@ def test_a_bad_job_is_refused_before_it_starts(workspace, tmp_path):
                  tmp_path / "d", tmp_path / "r", {}, "0")
 
 
+@contextlib.contextmanager
+def sigint_deaf():
+    """SIGINT ignored in this process and blocked in this thread while the block runs: what a
+    child started here inherits (a server or test runner can be in that state)."""
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        signal.signal(signal.SIGINT, handler)
+
+
 def test_a_job_reports_its_steps_stops_on_sigint_and_resumes(workspace, tmp_path):
     model = ModelDir.open(workspace / "models" / "tiny")
     spec = plan_job("train", workspace / "task.yaml", workspace / "labelled.csv", model,
@@ -94,7 +109,8 @@ def test_a_job_reports_its_steps_stops_on_sigint_and_resumes(workspace, tmp_path
                     # steps of the tiny model finished first once matmuls got faster)
                     {"iters": "400", "min_steps": "400", "batch_size": "2",
                      "learning_rate": "1e-3"})
-    job = Job(spec, tmp_path / "jobs").start()
+    with sigint_deaf():  # the child hears SIGINT all the same (it once trained on to the end)
+        job = Job(spec, tmp_path / "jobs").start()
     deadline = time.monotonic() + 120
     while job.state.step < 3 and time.monotonic() < deadline and not job.finished:
         job.wait_for_events(len(job.events), 1.0)

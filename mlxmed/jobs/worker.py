@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -87,8 +88,16 @@ def run_job(spec: JobSpec, emit: Emit) -> dict[str, Any]:
             "best_metric": result.best_metric, "zero_shot_metric": result.zero_shot_metric}
 
 
+def hear_sigint() -> None:
+    """Make SIGINT raise KeyboardInterrupt here, whatever the parent did: a child inherits
+    an ignored SIGINT and a blocked one, and would then train on to the end after Stop."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    hear_sigint()
     # events keep the real standard output; whatever else is printed goes to standard error
     events = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)

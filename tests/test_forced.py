@@ -134,4 +134,6 @@ def test_batched_and_trunk_readings_equal_a_plain_pass_of_a_trained_model(tiny_e
     assert field_hits(model, task, chat, chats, 3, 512, trunk) == expected
     metrics = forced_metrics(task, expected)
     assert metrics["headline"] == pytest.approx(np.mean(expected))
+    # the run's last evaluation (the reader prepared once, reused) read the same weights
+    assert evals[-1]["value"] == pytest.approx(metrics["headline"])
     assert metrics["per_field"]["count"] == pytest.approx(np.mean([r[0] for r in expected]))

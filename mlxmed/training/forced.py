@@ -51,31 +51,47 @@ def field_tokens(task: Task, answer: str, answer_ids: list[int],
              if s < spans[name][1] and e > spans[name][0]] for name in task.field_names]
 
 
+class ForcedReader:
+    """Validation chats tokenized once, with the answer tokens of each field, for reading the
+    fields with the gold answer fed in at every evaluation of a run."""
+
+    def __init__(self, task: Task, chat: ChatTokenizer, chats: list, batch_size: int,
+                 max_seq_length: int) -> None:
+        pieces = model_token_bytes(chat.model_dir)
+        self.dataset = TokenizedDataset(chats, chat, max_seq_length)
+        self.wanted = [field_tokens(task, answer, ids[offset:], pieces) for answer, (ids, offset)
+                       in zip(self.dataset.answers, self.dataset.items, strict=True)]
+        self.order = sorted(range(len(self.dataset)),
+                            key=lambda i: (len(self.dataset[i][0]), i))
+        self.batch_size, self.max_seq_length = batch_size, max_seq_length
+
+    def hits(self, model, trunk=None) -> list[list[bool]]:
+        """Per chat, per field: whether ``model`` reads the field right."""
+        import mlx.core as mx
+
+        dataset = self.dataset
+        hits: list[list[bool]] = [[] for _ in range(len(dataset))]
+        split = trunk.split if trunk is not None else 0
+        for start in range(0, len(self.order), self.batch_size):
+            chunk = self.order[start: start + self.batch_size]
+            rows = _Rows([dataset[i] for i in chunk])  # sorted: the batch keeps this order
+            tokens, _, positions, _, prefix, *states = next(iterate_batches(
+                rows, len(chunk), self.max_seq_length, trunk=trunk))
+            logits, targets = answer_logits(model, tokens, positions, prefix,
+                                            states[0] if states else None, split)
+            right = np.array(mx.argmax(logits, axis=-1) == targets)
+            for row, index in enumerate(chunk):
+                ids, offset = dataset[index]
+                answer_right = right[row, right.shape[1] - (len(ids) - offset):]
+                hits[index] = [bool(answer_right[tokens_of].all())
+                               for tokens_of in self.wanted[index]]
+        return hits
+
+
 def field_hits(model, task: Task, chat: ChatTokenizer, chats: list, batch_size: int,
                max_seq_length: int, trunk=None) -> list[list[bool]]:
     """Per chat, per field: whether the field is read right with the gold answer fed in."""
-    import mlx.core as mx
-
-    pieces = model_token_bytes(chat.model_dir)
-    dataset = TokenizedDataset(chats, chat, max_seq_length)
-    wanted = [field_tokens(task, answer, ids[offset:], pieces)
-              for answer, (ids, offset) in zip(dataset.answers, dataset.items, strict=True)]
-    order = sorted(range(len(dataset)), key=lambda i: (len(dataset[i][0]), i))
-    hits: list[list[bool]] = [[] for _ in chats]
-    split = trunk.split if trunk is not None else 0
-    for start in range(0, len(order), batch_size):
-        chunk = order[start: start + batch_size]
-        rows = _Rows([dataset[i] for i in chunk])  # sorted: the batch keeps this row order
-        tokens, _, positions, _, prefix, *states = next(iterate_batches(
-            rows, len(chunk), max_seq_length, trunk=trunk))
-        logits, targets = answer_logits(model, tokens, positions, prefix,
-                                        states[0] if states else None, split)
-        right = np.array(mx.argmax(logits, axis=-1) == targets)
-        for row, index in enumerate(chunk):
-            ids, offset = dataset[index]
-            answer_right = right[row, right.shape[1] - (len(ids) - offset):]
-            hits[index] = [bool(answer_right[tokens_of].all()) for tokens_of in wanted[index]]
-    return hits
+    return ForcedReader(task, chat, chats, batch_size, max_seq_length).hits(model, trunk)
 
 
 def forced_metrics(task: Task, hits: list[list[bool]]) -> dict:

@@ -16,7 +16,7 @@ from mlxmed.tasks import Task
 from mlxmed.training.batches import TokenizedDataset
 from mlxmed.training.checkpoint import save_adapter
 from mlxmed.training.distributed import Processes, gather_json, merge_splits, split_for
-from mlxmed.training.forced import field_hits, forced_metrics
+from mlxmed.training.forced import ForcedReader, forced_metrics
 from mlxmed.training.settings import ResolvedSettings
 
 Event = Callable[[dict], None]
@@ -54,6 +54,7 @@ class TrainingMonitor:
         self._time_at_report = time.perf_counter()
         self._step_at_report = 0
         self._eval_seconds = 0.0
+        self._forced: ForcedReader | None = None  # prepared at the first forced evaluation
 
     def on_train_loss_report(self, info: dict) -> None:
         now = time.perf_counter()
@@ -99,10 +100,12 @@ class TrainingMonitor:
     def evaluate_forced(self) -> dict:
         """The share of validation fields read right with the gold answer fed in (see
         :mod:`mlxmed.training.forced`), each process reading its share of the notes."""
+        if self._forced is None:
+            self._forced = ForcedReader(self.task, self.chat,
+                                        split_for(self.val_chats, self.procs),
+                                        self.settings.batch_size, self.settings.max_seq_length)
         self.model.eval()
-        hits = field_hits(self.model, self.task, self.chat,
-                          split_for(self.val_chats, self.procs), self.settings.batch_size,
-                          self.settings.max_seq_length, self.trunk)
+        hits = self._forced.hits(self.model, self.trunk)
         self.model.train()
         parts = gather_json(hits, self.procs)
         return forced_metrics(self.task, merge_splits(parts, len(self.val_chats)))

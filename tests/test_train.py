@@ -267,8 +267,13 @@ def test_curve_trains_each_size_scores_the_test_split_and_resumes(tiny_setup, tm
     assert {e["type"] for e in again} == {"point_reused"}
 
 
-def test_an_interrupted_run_resumes_to_the_same_weights(tiny_setup, tmp_path):
+@pytest.mark.parametrize("stop", ["raised", "lost"])
+def test_an_interrupted_run_resumes_to_the_same_weights(tiny_setup, tmp_path, stop):
+    """Ctrl-C raised at step 3, or asked for by a signal whose KeyboardInterrupt got lost (as
+    in a finalizer): the run stops after step 3 either way."""
     import mlx.core as mx
+
+    from mlxmed.stopping import clear_stop, request_stop
 
     root, model_dir = tiny_setup
     settings = TrainSettings(iters=8, batch_size=4, learning_rate=3e-3, evals_per_epoch=4,
@@ -280,13 +285,18 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tiny_setup, tmp_path):
 
     def stop_after_step_3(event):
         if event["type"] == "step" and event["step"] == 3:
-            raise KeyboardInterrupt
+            if stop == "raised":
+                raise KeyboardInterrupt
+            request_stop()  # the signal handler's record; its own KeyboardInterrupt lost
 
     run_dir = tmp_path / "interrupted"
-    with pytest.raises(KeyboardInterrupt):
-        train(load_task(root / "task.yaml"), ModelDir.open(model_dir),
-              PreparedData.open(root / "data"), run_dir, settings,
-              on_event=stop_after_step_3)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(load_task(root / "task.yaml"), ModelDir.open(model_dir),
+                  PreparedData.open(root / "data"), run_dir, settings,
+                  on_event=stop_after_step_3)
+    finally:
+        clear_stop()
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "interrupted" and record["last_step"] == 3
     assert json.loads((run_dir / "adapters" / "last" / "state.json").read_text())["step"] == 3

@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from mlxmed.errors import error_line
 from mlxmed.jobs.spec import SPEC_FILE, JobSpec
+from mlxmed.stopping import request_stop
 
 Emit = Callable[[dict], None]
 
@@ -88,11 +89,17 @@ def run_job(spec: JobSpec, emit: Emit) -> dict[str, Any]:
             "best_metric": result.best_metric, "zero_shot_metric": result.zero_shot_metric}
 
 
+def on_sigint(signum, frame) -> None:
+    """Stop now (KeyboardInterrupt), and remember it: training checks again at every step."""
+    request_stop()
+    raise KeyboardInterrupt
+
+
 def hear_sigint() -> None:
-    """Make SIGINT raise KeyboardInterrupt here, whatever the parent did: a child inherits
-    an ignored SIGINT and a blocked one, and would then train on to the end after Stop."""
+    """Make SIGINT stop the job here, whatever the parent did: a child inherits an ignored
+    SIGINT and a blocked one, and would then train on to the end after Stop."""
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, on_sigint)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from mlxmed.inference.mlx_predictor import MlxPredictor
 from mlxmed.inference.predictor import predict_all
 from mlxmed.models.chat_tokenizer import ChatTokenizer
 from mlxmed.seams import patched
+from mlxmed.stopping import raise_if_stop_requested
 from mlxmed.tasks import Task
 from mlxmed.training.batches import TokenizedDataset
 from mlxmed.training.checkpoint import save_adapter
@@ -174,6 +175,7 @@ def mlx_lm_display_silenced(on_event: Event, total: int, monitor: TrainingMonito
         def advance(self) -> None:
             monitor.current_step += 1
             on_event({"type": "step", "step": monitor.current_step, "total": total})
+            raise_if_stop_requested()  # after the step is counted: nothing lost or redone
 
         def report_train(self, *args) -> None:
             pass

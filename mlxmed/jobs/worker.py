@@ -89,7 +89,7 @@ def run_job(spec: JobSpec, emit: Emit) -> dict[str, Any]:
             "best_metric": result.best_metric, "zero_shot_metric": result.zero_shot_metric}
 
 
-def on_sigint(signum, frame) -> None:
+def on_sigint(signum: int, frame: object) -> None:
     """Stop now (KeyboardInterrupt), and remember it: training checks again at every step."""
     request_stop()
     raise KeyboardInterrupt

@@ -15,7 +15,7 @@ from mlxmed.inference.vocab import model_token_bytes
 from mlxmed.tasks import load_task
 from mlxmed.tasks.values import format_json
 from mlxmed.training import TrainSettings, train
-from mlxmed.training.forced import HEADLINE, field_hits, field_tokens, forced_metrics
+from mlxmed.training.forced import HEADLINE, ForcedReader, field_tokens, forced_metrics
 
 CARDIO = "examples/cardio_de/task.yaml"
 TASK = """\
@@ -129,9 +129,9 @@ def test_batched_and_trunk_readings_equal_a_plain_pass_of_a_trained_model(tiny_e
     pieces = model_token_bytes(model_dir)
     expected = reference_hits(model, task, chat, chats, pieces)
     assert any(any(row) for row in expected) and not all(all(row) for row in expected)
-    assert field_hits(model, task, chat, chats, 4, 512) == expected
+    assert ForcedReader(task, chat, chats, 4, 512).hits(model) == expected
     trunk = FrozenTrunk(model, 2)
-    assert field_hits(model, task, chat, chats, 3, 512, trunk) == expected
+    assert ForcedReader(task, chat, chats, 3, 512).hits(model, trunk) == expected
     metrics = forced_metrics(task, expected)
     assert metrics["headline"] == pytest.approx(np.mean(expected))
     # the run's last evaluation (the reader prepared once, reused) read the same weights

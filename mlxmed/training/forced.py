@@ -88,12 +88,6 @@ class ForcedReader:
         return hits
 
 
-def field_hits(model, task: Task, chat: ChatTokenizer, chats: list, batch_size: int,
-               max_seq_length: int, trunk=None) -> list[list[bool]]:
-    """Per chat, per field: whether the field is read right with the gold answer fed in."""
-    return ForcedReader(task, chat, chats, batch_size, max_seq_length).hits(model, trunk)
-
-
 def forced_metrics(task: Task, hits: list[list[bool]]) -> dict:
     """The share of (note, field) pairs read right, overall and per field."""
     table = np.array(hits, dtype=bool).reshape(len(hits), len(task.field_names))

@@ -319,6 +319,45 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tiny_setup, tmp_path, st
               PreparedData.open(root / "data"), run_dir, resume=True)
 
 
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tiny_setup, tmp_path):
+    """A run killed after it wrote run.json but before any checkpoint (SIGKILL early in a
+    run): --resume starts it over in the same folder and trains what a straight run does."""
+    import mlx.core as mx
+
+    root, model_dir = tiny_setup
+    settings = TrainSettings(iters=4, batch_size=4, learning_rate=3e-3, evals_per_epoch=2,
+                             patience=10)
+
+    def run(out, **kwargs):
+        return train(load_task(root / "task.yaml"), ModelDir.open(model_dir),
+                     PreparedData.open(root / "data"), out, **kwargs)
+
+    straight = run(tmp_path / "straight", settings=settings)
+
+    def killed_at_start(event):
+        if event["type"] == "start":
+            raise KeyboardInterrupt  # leaves the folder as a kill there does: no checkpoint
+
+    run_dir = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        run(run_dir, settings=settings, on_event=killed_at_start)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+    assert not (run_dir / "adapters" / "last" / "state.json").exists()
+
+    resumed = run(run_dir, resume=True)
+    assert resumed.status == straight.status == "finished"
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["last_step"] == 4 and not record.get("resumed_from_step")
+    logged = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert logged == record["history"] and [e["step"] for e in logged] == \
+        [e["step"] for e in straight.history]
+    ours = mx.load(str(run_dir / "adapters" / "last" / "adapters.safetensors"))
+    theirs = mx.load(str(tmp_path / "straight" / "adapters" / "last" / "adapters.safetensors"))
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        np.testing.assert_allclose(np.array(ours[key]), np.array(theirs[key]), atol=1e-5)
+
+
 def test_balanced_epochs_give_each_label_a_square_root_share():
     from mlxmed.training.batches import epoch_order
 

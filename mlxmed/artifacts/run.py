@@ -166,6 +166,13 @@ class Run:
         run.rewrite_metrics()
         return run
 
+    def restart(self, record: RunRecord) -> Run:
+        """This run started over with ``record``: for a run stopped before its first
+        checkpoint, whose folder holds only what mlxmed wrote for it."""
+        self.record = record
+        self.rewrite_metrics()
+        return self
+
     # ----- contents ------------------------------------------------------------------------
     @property
     def run_id(self) -> str:

@@ -132,8 +132,10 @@ def train(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: str | Pa
     optimizer = optim.Adam(learning_rate=learning_rate_schedule(resolved.learning_rate,
                                                                 resolved.iters))
     step_offset = 0
+    unstarted = None
     if previous and not (previous.last_adapter / "state.json").is_file():
-        previous = None  # stopped before its first checkpoint: start over, same settings
+        # stopped before its first checkpoint: start over in its folder, same settings
+        unstarted, previous = previous, None
     if previous:
         step_offset = load_checkpoint(model, optimizer, previous.last_adapter)
         run = previous
@@ -146,7 +148,7 @@ def train(task: Task, model_dir: ModelDir, data: PreparedData, out_dir: str | Pa
                              val_chats, val_metric_chats, resolved)
         record.trainable_parameters = int(sum(
             v.size for _, v in tree_flatten(model.trainable_parameters())))
-        run = Run.create(run_dir, record)
+        run = unstarted.restart(record) if unstarted else Run.create(run_dir, record)
     if procs.size > 1:
         shared = broadcast_json({"record": run.record.to_dict(), "step": step_offset}
                                 if procs.primary else None, procs)

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -319,9 +320,11 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tiny_setup, tmp_path, st
               PreparedData.open(root / "data"), run_dir, resume=True)
 
 
-def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tiny_setup, tmp_path):
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tiny_setup, tmp_path,
+                                                                           monkeypatch):
     """A run killed after it wrote run.json but before any checkpoint (SIGKILL early in a
-    run): --resume starts it over in the same folder and trains what a straight run does."""
+    run): --resume starts it over in the same folder and trains what a straight run does,
+    from another working directory than the one the run was started in."""
     import mlx.core as mx
 
     root, model_dir = tiny_setup
@@ -339,11 +342,18 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tiny_se
             raise KeyboardInterrupt  # leaves the folder as a kill there does: no checkpoint
 
     run_dir = tmp_path / "killed"
+    monkeypatch.chdir(root)  # started with a relative training file
     with pytest.raises(KeyboardInterrupt):
-        run(run_dir, settings=settings, on_event=killed_at_start)
-    assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+        run(run_dir, settings=settings, on_event=killed_at_start,
+            train_file=Path("data") / "train.jsonl")
+    started = json.loads((run_dir / "run.json").read_text())
+    assert started["status"] == "running"
     assert not (run_dir / "adapters" / "last" / "state.json").exists()
+    for path in (started["data"]["train_file"], started["data"]["dir"], started["model"]["dir"],
+                 started["task"]["file"]):
+        assert Path(path).is_absolute() and Path(path).exists()
 
+    monkeypatch.chdir(tmp_path)
     resumed = run(run_dir, resume=True)
     assert resumed.status == straight.status == "finished"
     record = json.loads((run_dir / "run.json").read_text())

@@ -257,17 +257,23 @@ def _new_record(run_dir: Path, task: Task, model_dir: ModelDir, data: PreparedDa
     return RunRecord(
         run_id=run_dir.name, status="running", mlxmed_version=__version__,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        task=TaskRecord(file=task.source, name=task.name, kind=task.kind,
+        task=TaskRecord(file=_absolute(task.source), name=task.name, kind=task.kind,
                         spec_hash=task.spec_hash(), spec=task.to_dict()),
-        model=ModelRecord(dir=str(model_dir.path),
+        model=ModelRecord(dir=_absolute(model_dir.path),
                           marker=marker.to_dict() if marker else None),
-        data=DataRecord(dir=str(data.path), train_file=str(train_path),
+        data=DataRecord(dir=_absolute(data.path), train_file=_absolute(train_path),
                         train_sha256=file_sha256(train_path),
                         valid_sha256=file_sha256(data.chats_path("valid")),
                         train_notes=len(train_chats), valid_notes=len(val_chats),
                         metric_notes=len(val_metric_chats)),
         hyperparameters=resolved.to_dict(), libraries=library_versions(),
         platform=platform_summary())
+
+
+def _absolute(path: str | Path) -> str:
+    """``path`` made absolute when it names a file or folder, so a run resumes, exports and
+    evaluates from any working directory; other sources (an in-memory task) as they are."""
+    return str(Path(path).resolve()) if Path(path).exists() else str(path)
 
 
 def library_versions() -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -72,6 +73,8 @@ def test_export_carries_template_eos_and_provenance(tiny_run):
     assert meta["mlxmed.run_id"] == record["run_id"]
     assert meta["mlxmed.train_data_sha256"] == record["data"]["train_sha256"]
     assert "label_field" in meta["mlxmed.task_spec"]
+    # the base model by its folder's name: a shared GGUF carries no path of this machine
+    assert meta["mlxmed.base_model"] == Path(record["model"]["dir"]).name == model_dir.name
 
 
 @pytest.mark.parametrize("quant", ["Q8_0", "Q4_K_M"])

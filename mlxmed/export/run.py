@@ -53,13 +53,14 @@ class ExportResult:
 
 
 def provenance(run: Run) -> dict[str, str]:
-    """What an exported file says about where it came from (the task spec as trained)."""
+    """What an exported file says about where it came from (the task spec as trained); the
+    base model by its folder's name, so a shared file carries no path of this machine."""
     record = run.record
     return {"run_id": run.run_id, "task_name": record.task.name,
             "task_spec_hash": record.task.spec_hash,
             "task_spec": json.dumps(run.task().to_dict(), ensure_ascii=False),
             "train_data_sha256": record.data.train_sha256,
-            "base_model": record.model.dir,
+            "base_model": Path(record.model.dir).name,
             "best_step": str(record.best_step)}
 
 
@@ -161,5 +162,5 @@ def export_run(run: Run, quant: str = "Q8_0", out: str | Path | None = None,
 def base_gguf(model_dir: ModelDir, out: Path) -> Path:
     """The base model as an F16 GGUF (for use with an adapter-only export)."""
     model, config = fuse_adapter(model_dir.path, None)
-    write_gguf(model, config, model_dir.path, out, "F16", {"base_model": str(model_dir.path)})
+    write_gguf(model, config, model_dir.path, out, "F16", {"base_model": model_dir.path.name})
     return out

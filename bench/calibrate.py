@@ -25,49 +25,44 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import f1_score
 
 GRID = np.arange(-4.0, 4.01, 0.25)
 
 
 def label_probabilities(task, model_dir: Path, adapter: Path | None, chats) -> np.ndarray:
     """Every label's probability for each chat, in the task's label order."""
-    from mlx_lm import load
+    from mlxmed.inference.mlx_predictor import evaluate_chats
 
-    from mlxmed.accel import cpu_kernels
-    from mlxmed.inference.mlx_predictor import MlxPredictor
-    from mlxmed.models.chat_tokenizer import ChatTokenizer
+    def progress(done: int, total: int) -> None:
+        print(f"\r{done}/{total}", end="", file=sys.stderr, flush=True)
 
-    model, _ = load(str(model_dir), adapter_path=str(adapter) if adapter else None)
-    model.eval()
-    rows = []
-    with cpu_kernels.enabled(model):
-        predictor = MlxPredictor(task, model, ChatTokenizer(model_dir))
-        for index, messages in enumerate(chats):
-            prediction = predictor.predict(messages[:-1])
-            rows.append([prediction.probabilities[name] for name in task.label_names])
-            print(f"\r{index + 1}/{len(chats)}", end="", file=sys.stderr, flush=True)
+    predictions = evaluate_chats(task, model_dir, chats, adapter_dir=adapter,
+                                 progress=progress)["predictions"]
     print(file=sys.stderr)
-    return np.array(rows)
+    return np.array([[p["probabilities"][name] for name in task.label_names]
+                     for p in predictions])
 
 
-def macro_f1(labels: list[str], gold: list[str], scores: np.ndarray) -> float:
-    predicted = [labels[i] for i in scores.argmax(axis=1)]
-    return float(f1_score(gold, predicted, labels=labels, average="macro", zero_division=0))
+def scores(task, gold: list[str], logp: np.ndarray) -> dict:
+    """mlxmed's classification metrics of the most likely label under ``logp``."""
+    return task.metrics(gold, [task.label_names[i] for i in logp.argmax(axis=1)])
 
 
-def fit_offsets(labels: list[str], gold: list[str], logp: np.ndarray, rounds: int = 4
-                ) -> np.ndarray:
+def macro_f1(task, gold: list[str], logp: np.ndarray) -> float:
+    return scores(task, gold, logp)["macro_f1"]
+
+
+def fit_offsets(task, gold: list[str], logp: np.ndarray, rounds: int = 4) -> np.ndarray:
     """Log offsets (the first label's fixed at 0) maximising macro-F1 on ``gold``."""
-    offsets = np.zeros(len(labels))
-    best = macro_f1(labels, gold, logp)
+    offsets = np.zeros(len(task.label_names))
+    best = macro_f1(task, gold, logp)
     for _ in range(rounds):
         changed = False
-        for k in range(1, len(labels)):
+        for k in range(1, len(offsets)):
             for value in sorted(GRID, key=abs):
                 trial = offsets.copy()
                 trial[k] = value
-                score = macro_f1(labels, gold, logp + trial)
+                score = macro_f1(task, gold, logp + trial)
                 if score > best + 1e-9:
                     best, offsets, changed = score, trial, True
         if not changed:
@@ -117,18 +112,16 @@ def main() -> None:
     logp = {name: np.log(p + 1e-12) for name, p in probs.items()}
     rules = {"argmax": np.zeros(len(labels)),
              "prior": prior_offsets(train_counts, labels, probs["valid"]),
-             "fitted": fit_offsets(labels, gold["valid"], logp["valid"])}
+             "fitted": fit_offsets(task, gold["valid"], logp["valid"])}
     for rule, offsets in rules.items():
-        named = dict(zip(labels, np.round(offsets, 2).tolist(), strict=True))
+        test = scores(task, gold["test"], logp["test"] + offsets)
         predicted = [labels[i] for i in (logp["test"] + offsets).argmax(axis=1)]
-        per_class = f1_score(gold["test"], predicted, labels=labels, average=None,
-                             zero_division=0)
         print(json.dumps({
-            "rule": rule, "offsets": named,
-            "valid_macro_f1": round(macro_f1(labels, gold["valid"], logp["valid"] + offsets), 3),
-            "test_macro_f1": round(float(per_class.mean()), 3),
-            "test_per_class_f1": dict(zip(labels, np.round(per_class, 3).tolist(),
-                                           strict=True)),
+            "rule": rule,
+            "offsets": dict(zip(labels, np.round(offsets, 2).tolist(), strict=True)),
+            "valid_macro_f1": round(macro_f1(task, gold["valid"], logp["valid"] + offsets), 3),
+            "test_macro_f1": round(test["macro_f1"], 3),
+            "test_per_class_f1": {k: round(v["f1"], 3) for k, v in test["per_class"].items()},
             "test_answers": dict(Counter(predicted).most_common())}))
 
 

@@ -208,6 +208,6 @@ def evaluate_chats(task: Task, model_dir: str | Path, chats: list[Messages], ada
         predictor = MlxPredictor(task, model, ChatTokenizer(model_dir), trunk=trunk)
         predictions = predict_all(predictor, [messages[:-1] for messages in chats], progress)
     metrics = task.metrics(gold, [p.value for p in predictions])
-    metrics["predictions"] = [{"text": p.text, "confidence": p.confidence, "error": p.error}
-                              for p in predictions]
+    metrics["predictions"] = [{"text": p.text, "confidence": p.confidence, "error": p.error,
+                               "probabilities": p.probabilities} for p in predictions]
     return metrics
